@@ -1,0 +1,170 @@
+"""The operations behind the CLI: validate input, run, report, and return an exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from provisioner import credentials, inventory, report
+from provisioner.facts.serialize import facts_to_dict
+from provisioner.inventory import Host, InventoryError
+from provisioner.model import Facts, Shell
+from provisioner.platforms import Platform
+from provisioner.facts import FactError, gather_with_raw
+from provisioner.runner import EXIT_FAILED, EXIT_OK, RunOptions, fact_spec, run
+from provisioner.steps import ALL_STEPS
+from provisioner.transport import HostConnection, RemoteCommandError, TransportError
+
+
+def _select(inventory_path: str, hosts: list[str], group: str | None, all_hosts: bool) -> list[Host]:
+    inv = inventory.load(inventory_path)
+    return inv.select(hosts, group, all_hosts)
+
+
+def verify_ports(host: Host) -> tuple[int, ...]:
+    ports = [25]
+    if host.vars.submission:
+        ports.append(587)
+    if host.vars.smtps:
+        ports.append(465)
+    return tuple(ports)
+
+
+def mailbox_reader(conn: HostConnection, host: Host):
+    """Read a local mailbox over the existing SSH session (for the local-delivery check)."""
+    address = host.vars.verify_local_delivery or ""
+    user = host.vars.virtual_aliases.get(address, address.split("@", 1)[0])
+
+    def read(token: str) -> str:
+        result = conn.run_script(
+            Shell("grep -F -e {0} /var/mail/{1} 2>/dev/null; true", (token, user)).render(),
+            what="mailbox read",
+        )
+        return result.stdout
+
+    return read
+
+
+def verify_host(host: Host, conn: HostConnection | None):
+    from provisioner.verify import Credentials, VerifyTarget, verify
+
+    creds = credentials.load(host.name, host.vars.verify_credentials_file)
+    member = Credentials(creds.user, creds.password) if creds.user and creds.password else None
+    outsider = (
+        Credentials(creds.outsider_user, creds.outsider_password)
+        if creds.outsider_user and creds.outsider_password
+        else None
+    )
+    if member is None:
+        raise credentials.CredentialsError(
+            f"{host.name}: no credentials for verify: set verify_credentials_file in the inventory "
+            f"or {credentials.ENV['user']} and {credentials.ENV['password']}"
+        )
+    target = VerifyTarget(
+        host=host.name,
+        address=host.address,
+        myhostname=host.vars.myhostname,
+        ports=verify_ports(host),
+        member=member,
+        outsider=outsider,
+        foreign_recipient=host.vars.verify_foreign_recipient,
+        local_delivery_to=host.vars.verify_local_delivery if conn is not None else None,
+    )
+    reader = mailbox_reader(conn, host) if conn is not None and host.vars.verify_local_delivery else None
+    return verify(target, mailbox_reader=reader)
+
+
+def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform):
+    return verify_host(host, conn)
+
+
+def provision(
+    inventory_path: str,
+    hosts: list[str],
+    group: str | None = None,
+    all_hosts: bool = False,
+    dry_run: bool = False,
+    json_path: str | None = None,
+    verify: bool = True,
+    forks: int = 5,
+    show_diff: bool = True,
+) -> int:
+    console = report.make_console()
+    try:
+        selected = _select(inventory_path, hosts, group, all_hosts)
+        if verify and not dry_run:
+            for host in selected:
+                if host.vars.verify:
+                    credentials.load(host.name, host.vars.verify_credentials_file)
+    except (InventoryError, credentials.CredentialsError) as exc:
+        report.print_error(console, str(exc))
+        return EXIT_FAILED
+    result = run(
+        selected,
+        RunOptions(dry_run=dry_run, verify=verify, forks=forks),
+        verifier=_verifier,
+        log=report.progress_logger(console),
+    )
+    report.print_report(console, result, show_diff=show_diff)
+    if json_path:
+        report.write_json(result, json_path)
+    return result.exit_code
+
+
+def verify(inventory_path: str, hosts: list[str], group: str | None = None, all_hosts: bool = False) -> int:
+    """Run the seed's SMTP tests against hosts; changes nothing."""
+    console = report.make_console()
+    try:
+        selected = _select(inventory_path, hosts, group, all_hosts)
+    except InventoryError as exc:
+        report.print_error(console, str(exc))
+        return EXIT_FAILED
+    code = EXIT_OK
+    for host in selected:
+        conn = None
+        try:
+            if host.vars.verify_local_delivery:
+                conn = HostConnection(host).open()
+            outcome = verify_host(host, conn)
+        except (credentials.CredentialsError, TransportError, RemoteCommandError) as exc:
+            report.print_error(console, str(exc))
+            code = EXIT_FAILED
+            continue
+        finally:
+            if conn is not None:
+                conn.close()
+        report.print_verify(console, outcome)
+        if not outcome.ok:
+            code = EXIT_FAILED
+    return code
+
+
+def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> int:
+    """Gather a host's facts and print them as JSON: the format of recorded test cases."""
+    console = report.make_console()
+    try:
+        (host,) = _select(inventory_path, [host_name], None, False)
+        spec = fact_spec(host, ALL_STEPS)
+        with HostConnection(host) as conn:
+            facts, sections = gather_with_raw(lambda script: conn.run_script(script, what="fact gathering").stdout, spec)
+        raw = {probe.name: sections.get(probe.name, "") for probe in spec.extra}
+    except (InventoryError, TransportError, RemoteCommandError, FactError) as exc:
+        report.print_error(console, str(exc))
+        return EXIT_FAILED
+    text = json.dumps(facts_to_dict(facts, raw), indent=2) + "\n"
+    if out:
+        Path(out).write_text(text)
+    else:
+        console.out(text, highlight=False)
+    return EXIT_OK
+
+
+def check_inventory(inventory_path: str) -> int:
+    console = report.make_console()
+    try:
+        inv = inventory.load(inventory_path)
+    except InventoryError as exc:
+        report.print_error(console, str(exc))
+        return EXIT_FAILED
+    console.print(f"{inventory_path}: {len(inv.hosts)} host(s), {len(inv.groups)} group(s): valid")
+    return EXIT_OK

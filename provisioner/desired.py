@@ -1,0 +1,111 @@
+"""The desired state that several steps share: host paths and the main.cf settings.
+
+The seed tutorial's keys are the defaults, in the current form where the seed
+is outdated (``smtpd_tls_security_level`` rather than ``smtpd_use_tls``), plus
+today's practice: AUTH only over TLS, TLS 1.2 or newer, strong DH parameters.
+"""
+
+from __future__ import annotations
+
+from provisioner.inventory import MailVars
+from provisioner.platforms import Platform
+
+MAIN_CF = "/etc/postfix/main.cf"
+MASTER_CF = "/etc/postfix/master.cf"
+TLS_DIR = "/etc/postfix/tls"
+TLS_CERT = f"{TLS_DIR}/cert.pem"
+TLS_KEY = f"{TLS_DIR}/key.pem"
+TLS_CA = f"{TLS_DIR}/ca.pem"
+TLS_COMBINED = f"{TLS_DIR}/combined.pem"
+DH_PARAMS = f"{TLS_DIR}/ffdhe2048.pem"
+PAM_SMTP = "/etc/pam.d/smtp"
+PAM_ALLOW_FILE = "/etc/pam.d/mail_auth_group.allow"
+VIRTUAL_MAP = "/etc/postfix/virtual_users"
+ALIASES = "/etc/aliases"
+STATE_DIR = "/var/lib/provisioner"
+VERIFIED_MARKER = f"{STATE_DIR}/verified"
+
+PAM_LISTFILE_LINE = f"auth required pam_listfile.so onerr=fail item=group sense=allow file={PAM_ALLOW_FILE}"
+
+
+def tls_files(vars: MailVars) -> dict[str, str | None]:
+    """Host paths for the main.cf TLS keys, by the variant the inventory chose."""
+    if vars.tls_combined:
+        return {"cert": TLS_COMBINED, "key": "$smtpd_tls_cert_file", "ca": TLS_CA if vars.tls_ca else None}
+    return {"cert": TLS_CERT, "key": TLS_KEY, "ca": TLS_CA if vars.tls_ca else None}
+
+
+def tls_protocols(platform: Platform) -> str:
+    if platform.name == "debian12":
+        return ">=TLSv1.2"  # Postfix >= 3.6 syntax
+    return "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1"
+
+
+def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None]:
+    """Every key the main_cf step manages, in file order; None means 'must not be set'."""
+    tls = tls_files(vars)
+    settings: dict[str, str | None] = {}
+    if platform.name == "debian12":
+        settings["compatibility_level"] = "3.6"
+    elif platform.name == "el8":
+        settings["compatibility_level"] = "2"
+    settings.update(
+        {
+            # The basics
+            "myhostname": vars.myhostname,
+            "mydomain": vars.mydomain,
+            "myorigin": "$mydomain",
+            "mailbox_command": "",
+            "mynetworks": "127.0.0.0/8 [::1]/128",
+            "inet_interfaces": "all",
+            "mydestination": "$myhostname, localhost.$mydomain, localhost, $mydomain",
+            "relay_domains": "",
+            "local_recipient_maps": "",
+            "alias_maps": "hash:/etc/aliases",
+            "alias_database": "hash:/etc/aliases",
+            # Anti-spam (the seed's "long delay" trick)
+            "smtpd_client_restrictions": "sleep 5",
+            "smtpd_delay_reject": "no",
+            "smtpd_sender_restrictions": "reject_unknown_sender_domain",
+            "smtpd_error_sleep_time": "30",
+            "smtpd_soft_error_limit": "10",
+            "smtpd_hard_error_limit": "20",
+            # SMTP-AUTH
+            "smtpd_sasl_local_domain": "",
+            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_type": "cyrus",
+            "smtpd_sasl_security_options": "noanonymous",
+            "broken_sasl_auth_clients": "yes",
+            "smtpd_sasl_authenticated_header": "no",
+            "smtpd_recipient_restrictions": "permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination",
+        }
+    )
+    if platform.name != "el6":
+        # Explicit, so that an unauthenticated relay gets 554 rather than the
+        # 454 of compatibility level >= 1's defer_unauth_destination.
+        settings["smtpd_relay_restrictions"] = "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"
+    settings.update(
+        {
+            # TLS
+            "smtpd_use_tls": None,  # deprecated by smtpd_tls_security_level
+            "smtpd_tls_security_level": "may",
+            "smtpd_tls_auth_only": "yes",
+            "smtpd_tls_cert_file": tls["cert"],
+            "smtpd_tls_key_file": tls["key"],
+            "smtpd_tls_CAfile": tls["ca"],
+            "smtpd_tls_protocols": tls_protocols(platform),
+            "smtpd_tls_mandatory_protocols": tls_protocols(platform),
+            "smtpd_tls_mandatory_ciphers": "high",
+            "tls_preempt_cipherlist": "yes",
+            "smtpd_tls_dh1024_param_file": DH_PARAMS,
+            "smtpd_tls_loglevel": "0",
+            "smtpd_tls_received_header": "yes",
+            "smtpd_tls_session_cache_database": "btree:/var/lib/postfix/smtpd_scache",
+            "smtpd_tls_session_cache_timeout": "10800s",
+            # Aliases
+            "virtual_alias_maps": f"hash:{VIRTUAL_MAP}",
+        }
+    )
+    for key, value in vars.main_cf.items():
+        settings[key] = value
+    return settings

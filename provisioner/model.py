@@ -1,0 +1,212 @@
+"""The data that flows between facts, steps, the engine and the report.
+
+Everything here is plain, immutable data so that every decision made from it
+can be tested without a host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class OsRelease:
+    id: str = ""
+    version_id: str = ""
+    id_like: tuple[str, ...] = ()
+
+    @property
+    def major(self) -> int:
+        head = self.version_id.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a host holds at one path.
+
+    ``content`` is None when the file is absent, when it is secret (only its
+    digest is gathered) or when it will be dropped by a package that the plan
+    installs first (``from_package``): its exact text is then unknown until
+    the package is really installed.
+    """
+
+    path: str
+    exists: bool = False
+    content: str | None = None
+    sha256: str | None = None
+    mode: str | None = None  # octal, e.g. "644"
+    owner: str | None = None
+    group: str | None = None
+    mtime: int | None = None
+    from_package: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.exists and self.content is not None
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    enabled: bool = False
+    active: bool = False
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class UserState:
+    name: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    os: OsRelease = OsRelease()
+    packages: Mapping[str, str] = field(default_factory=dict)  # installed name -> version
+    files: Mapping[str, FileState] = field(default_factory=dict)
+    services: Mapping[str, ServiceState] = field(default_factory=dict)
+    users: Mapping[str, UserState] = field(default_factory=dict)  # absent users are missing keys
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> explicit members
+    commands: frozenset[str] = frozenset()  # executables found on PATH
+    ssh_client_address: str | None = None
+    postfix_version: str | None = None
+    # Step-specific probes (see FactSpec.extra), by probe name.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def file(self, path: str) -> FileState:
+        return self.files.get(path) or FileState(path=path)
+
+    def replace(self, **changes) -> "Facts":
+        return dataclasses.replace(self, **changes)
+
+    def with_file(self, state: FileState) -> "Facts":
+        return self.replace(files={**self.files, state.path: state})
+
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class Command:
+    """One remote command, built from arguments that are quoted one by one."""
+
+    argv: tuple[str, ...]
+
+    def render(self) -> str:
+        return shlex.join(self.argv)
+
+    def describe(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class Shell:
+    """A fixed shell fragment for what argv cannot say (``&&``, redirection).
+
+    Only code, never input, goes in ``text``; inputs are passed through
+    ``args`` and quoted into the numbered positions ``{0}``, ``{1}``...
+    """
+
+    text: str
+    args: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        return self.text.format(*(shlex.quote(a) for a in self.args))
+
+    def describe(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """Write a whole file atomically, keeping the previous one as a backup."""
+
+    path: str
+    content: str = field(repr=False)
+    mode: str = "644"
+    owner: str = "root"
+    group: str = "root"
+    secret: bool = False
+
+    def render(self) -> str:
+        import base64
+
+        payload = base64.b64encode(self.content.encode()).decode()
+        return Shell(
+            "_tmp=$(mktemp {0}.provisioner.XXXXXX) && "
+            "printf %s {1} | base64 -d > \"$_tmp\" && "
+            "chown {2}:{3} \"$_tmp\" && chmod {4} \"$_tmp\" && "
+            "{{ [ ! -e {0} ] || cp -p {0} {5}; }} && mv -f \"$_tmp\" {0}",
+            (self.path, payload, self.owner, self.group, self.mode, backup_path(self.path)),
+        ).render()
+
+    def describe(self) -> str:
+        return f"write {self.path} (mode {self.mode}, {self.owner}:{self.group})"
+
+
+@dataclass(frozen=True)
+class SetAttributes:
+    path: str
+    mode: str | None = None
+    owner: str | None = None
+    group: str | None = None
+
+    def render(self) -> str:
+        parts = []
+        if self.owner or self.group:
+            parts.append(Command(("chown", f"{self.owner or ''}:{self.group or ''}", self.path)).render())
+        if self.mode:
+            parts.append(Command(("chmod", self.mode, self.path)).render())
+        return " && ".join(parts)
+
+    def describe(self) -> str:
+        return self.render()
+
+
+Action = Command | Shell | WriteFile | SetAttributes
+
+
+def backup_path(path: str) -> str:
+    return f"{path}.provisioner.bak"
+
+
+# ---------------------------------------------------------------- changes
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the host and the desired state, and how to close it.
+
+    ``summary`` is what the plan and the report show; a dry run and the real
+    run that follows it must produce the same (step, summary) pairs.
+    ``effect`` predicts the facts after the change, so that later steps plan
+    from the state the host will really be in.
+    """
+
+    step: str
+    summary: str
+    actions: tuple[Action, ...] = ()
+    diff: str | None = None
+    notify: frozenset[str] = frozenset()
+    effect: Callable[[Facts], Facts] | None = field(default=None, compare=False, repr=False)
+    writes: tuple[str, ...] = ()  # files this change rewrites (restored if handlers fail)
+
+    def script(self) -> str:
+        return "\n".join(a.render() for a in self.actions)
+
+
+def apply_effects(facts: Facts, changes: Iterable[Change]) -> Facts:
+    for change in changes:
+        if change.effect is not None:
+            facts = change.effect(facts)
+    return facts
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    changes: tuple[Change, ...]

@@ -1,0 +1,140 @@
+"""Rendering: the only module that knows the terminal (rich) and the JSON report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from provisioner.runner import RunReport
+
+STATUS_STYLE = {
+    "ok": "green",
+    "changed": "yellow",
+    "pending": "cyan",
+    "failed": "bold red",
+    "unreachable": "bold magenta",
+}
+
+# Defence in depth: steps never put secrets in diffs, but a user's own
+# main.cf override could (e.g. a smtp_sasl_password_maps inline value).
+SECRET_LINE = re.compile(
+    r"^([+\- ]?\s*[#]?\s*[\w.-]*(?:pass(?:word|wd)?|secret|private[_ ]?key)[\w.-]*\s*[=:]\s*)(\S.*)$",
+    re.IGNORECASE,
+)
+PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
+
+
+def redact(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = PEM_BLOCK.sub("[private key redacted]", text)
+    return "\n".join(SECRET_LINE.sub(r"\1[redacted]", line) for line in text.split("\n"))
+
+
+def make_console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)
+
+
+def progress_logger(console: Console):
+    def log(host: str, message: str) -> None:
+        console.print(f"[dim]{escape(host)}: {escape(message)}[/dim]")
+
+    return log
+
+
+def print_error(console: Console, message: str) -> None:
+    console.print(f"[bold red]error:[/bold red] {escape(message)}")
+
+
+def print_report(console: Console, report: RunReport, show_diff: bool = True) -> None:
+    verb = "would" if report.dry_run else "did"
+    for name, host in report.hosts.items():
+        style = STATUS_STYLE.get(host.status, "")
+        title = f"[bold]{escape(name)}[/bold] [{style}]{host.status}[/{style}]"
+        if host.platform:
+            title += f" [dim]({host.platform})[/dim]"
+        console.rule(title, align="left")
+        if host.changes:
+            console.print(f"[dim]changes this run {verb} make:[/dim]")
+        for change in host.changes:
+            console.print(f"  [yellow]~[/yellow] [bold]{escape(change.step)}[/bold]: {escape(change.summary)}")
+            if show_diff and change.diff:
+                console.print(Syntax(redact(change.diff) or "", "diff", theme="ansi_dark", background_color="default"))
+        if not host.changes and host.status == "ok":
+            console.print("  [green]no change: the host is as desired[/green]")
+        if host.verify is not None:
+            print_verify(console, host.verify)
+        if host.error:
+            console.print(f"  [bold red]error:[/bold red] {escape(host.error)}")
+    print_recap(console, report)
+
+
+def print_verify(console: Console, verify) -> None:
+    table = Table(title=f"verify {verify.host}", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("port", justify="right")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for check in verify.checks:
+        mark = "[green]pass[/green]" if check.ok else "[bold red]FAIL[/bold red]"
+        table.add_row(str(check.port), escape(check.name), mark, escape(check.detail))
+    console.print(table)
+
+
+def print_recap(console: Console, report: RunReport) -> None:
+    table = Table(title="recap" + (" (dry run)" if report.dry_run else ""), title_justify="left")
+    table.add_column("host")
+    table.add_column("status")
+    table.add_column("ok", justify="right")
+    table.add_column("changed" if not report.dry_run else "pending", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("unreachable", justify="right")
+    table.add_column("round trips", justify="right")
+    table.add_column("time", justify="right")
+    for name, host in report.hosts.items():
+        style = STATUS_STYLE.get(host.status, "")
+        table.add_row(
+            escape(name),
+            f"[{style}]{host.status}[/{style}]",
+            "1" if host.status == "ok" else "0",
+            str(len(host.changes)) if host.status in ("changed", "pending") else "0",
+            "1" if host.status == "failed" else "0",
+            "1" if host.status == "unreachable" else "0",
+            str(host.round_trips),
+            f"{host.duration_s:.1f}s",
+        )
+    console.print(table)
+
+
+def to_json(report: RunReport) -> dict:
+    hosts = {}
+    for name, host in report.hosts.items():
+        entry = {
+            "status": host.status,
+            "platform": host.platform,
+            "changes": [
+                {"step": c.step, "summary": c.summary, "diff": redact(c.diff)} for c in host.changes
+            ],
+            "error": host.error,
+            "duration_s": round(host.duration_s, 3),
+            "round_trips": host.round_trips,
+        }
+        if host.verify is not None:
+            entry["verify"] = {
+                "ok": host.verify.ok,
+                "checks": [
+                    {"port": c.port, "name": c.name, "ok": c.ok, "detail": c.detail} for c in host.verify.checks
+                ],
+            }
+        hosts[name] = entry
+    return {"dry_run": report.dry_run, "exit_code": report.exit_code, "hosts": hosts}
+
+
+def write_json(report: RunReport, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_json(report), indent=2) + "\n")

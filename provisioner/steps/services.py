@@ -1,0 +1,104 @@
+"""Services and handlers: enabled at boot, running, restarted only when their config changed.
+
+Runs last. Earlier steps only notify ("postfix:restart", "postfix:reload",
+"saslauthd:restart"); here each service gets at most one restart or reload,
+and Postfix's only after `postfix check` passes. A failed check fails the
+step, and the engine then restores the files this run rewrote.
+
+Whether a daemon runs is read from the process table, not from systemd
+alone: on Debian `postfix.service` is a wrapper that stays "active" while
+`postfix@-` has failed, and saslauthd's SysV script reports "active" with no
+daemon running when START=yes is missing.
+"""
+
+from __future__ import annotations
+
+from provisioner.facts import FactSpec, Probe, parse_lines
+from provisioner.inventory import MailVars
+from provisioner.model import Change, Command, Facts, ServiceState
+from provisioner.steps.base import Context, Step
+
+PROCESS_PROBE = "services_processes"
+# Process name of each service's daemon.
+DAEMONS = {"postfix": "master", "saslauthd": "saslauthd"}
+ORDER = ("saslauthd", "postfix")  # postfix authenticates through saslauthd
+
+
+def running(facts: Facts, service: str) -> bool:
+    processes = facts.extra.get(PROCESS_PROBE)
+    if processes is None:  # no process probe (e.g. an old recorded case): trust the service manager
+        return facts.services.get(service, ServiceState(service, exists=False)).active
+    return DAEMONS[service] in processes
+
+
+def _mark(service: str, enabled: bool | None = None, active: bool | None = None):
+    def effect(facts: Facts) -> Facts:
+        current = facts.services.get(service, ServiceState(service))
+        updated = ServiceState(
+            name=service,
+            enabled=current.enabled if enabled is None else enabled,
+            active=current.active if active is None else active,
+            exists=True,
+        )
+        extra = dict(facts.extra)
+        if active and PROCESS_PROBE in extra:
+            extra[PROCESS_PROBE] = frozenset(extra[PROCESS_PROBE]) | {DAEMONS[service]}
+        return facts.replace(services={**facts.services, service: updated}, extra=extra)
+
+    return effect
+
+
+class Services(Step):
+    name = "services"
+
+    def facts(self, vars: MailVars) -> FactSpec:
+        return FactSpec(
+            services=("postfix", "postfix@-", "saslauthd"),
+            extra=(
+                Probe(
+                    PROCESS_PROBE,
+                    "for _p in master saslauthd; do "
+                    "if command -v pgrep >/dev/null 2>&1; then pgrep -x \"$_p\" >/dev/null && echo \"$_p\"; "
+                    "else ps -e -o comm= | grep -qx \"$_p\" && echo \"$_p\"; fi; done; true",
+                    parse_lines,
+                ),
+            ),
+        )
+
+    def check(self, ctx: Context) -> list[Change]:
+        platform, facts = ctx.platform, ctx.facts
+        changes: list[Change] = []
+        for service in ORDER:
+            state = facts.services.get(service, ServiceState(service, exists=False))
+            if not state.enabled:
+                changes.append(
+                    Change(
+                        step=self.name,
+                        summary=f"enable {service} at boot",
+                        actions=(platform.enable(service),),
+                        effect=_mark(service, enabled=True),
+                    )
+                )
+        for service in ORDER:
+            is_running = running(facts, service)
+            restart = f"{service}:restart" in ctx.notified
+            reload = f"{service}:reload" in ctx.notified
+            if is_running and not restart and not reload:
+                continue
+            actions: list = []
+            if service == "postfix":
+                actions.append(Command(("postfix", "check")))
+            if not is_running:
+                summary = f"start {service}"
+                actions.append(platform.restart(service))
+            elif restart:
+                summary = f"restart {service} (its configuration changed)"
+                actions.append(platform.restart(service))
+            else:
+                summary = f"reload {service} (its configuration changed)"
+                actions.append(platform.reload(service))
+            actions.append(platform.is_active_check(service, DAEMONS[service]))
+            changes.append(
+                Change(step=self.name, summary=summary, actions=tuple(actions), effect=_mark(service, active=True))
+            )
+        return changes
