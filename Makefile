@@ -1,0 +1,57 @@
+# Bootstrap and entry points. Everything real lives in tasks.py / provisioner/.
+#   make bootstrap   host checks, system packages (only if missing), .venv
+#   make demo|test|bench|lab-up|lab-down
+
+VENV ?= .venv
+PYTHON ?= python3
+HOSTS ?= 1
+
+# command:package pairs; a package is installed only when its command is missing
+HOST_TOOLS := systemd-nspawn:systemd-container mmdebstrap:mmdebstrap ip:iproute2 \
+              dpkg-scanpackages:dpkg-dev ssh:openssh-client ssh-keygen:openssh-client
+
+export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
+
+.PHONY: bootstrap host-check host-packages demo test bench lab-up lab-down
+
+bootstrap: $(VENV)/.stamp
+
+host-check:
+	@if [ "$$(uname -s)" != Linux ]; then \
+	  echo "make bootstrap: needs Linux (systemd-nspawn, network namespaces); this is $$(uname -s)" >&2; exit 1; fi
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make bootstrap: needs root (apt-get, systemd-nspawn, network namespaces); run it as root" >&2; exit 1; fi
+
+host-packages: host-check
+	@missing=""; \
+	for pair in $(HOST_TOOLS); do \
+	  cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg";; esac; \
+	done; \
+	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing python3"; \
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# Rebuilt when missing or when pyproject.toml is newer than the stamp.
+$(VENV)/.stamp: pyproject.toml | host-packages
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[test]'
+	@touch $@
+
+demo: bootstrap
+	$(VENV)/bin/invoke demo
+
+test: bootstrap
+	$(VENV)/bin/python -m pytest -q tests
+
+bench: bootstrap
+	$(VENV)/bin/invoke bench
+
+lab-up: bootstrap
+	$(VENV)/bin/invoke lab.up --hosts $(HOSTS)
+
+lab-down: bootstrap
+	$(VENV)/bin/invoke lab.down
