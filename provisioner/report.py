@@ -69,19 +69,27 @@ def print_report(console: Console, report: RunReport, show_diff: bool = True) ->
         if not host.changes and host.status == "ok":
             console.print("  [green]no change: the host is as desired[/green]")
         if host.verify is not None:
-            print_verify(console, host.verify)
+            print_verify(console, host.verify, failures_only=True)
         if host.error:
             console.print(f"  [bold red]error:[/bold red] {escape(host.error)}")
     print_recap(console, report)
 
 
-def print_verify(console: Console, verify) -> None:
+def print_verify(console: Console, verify, failures_only: bool = False) -> None:
+    passed = sum(1 for check in verify.checks if check.ok)
+    ports = ", ".join(str(p) for p in sorted({check.port for check in verify.checks}))
+    if failures_only and verify.ok:
+        console.print(f"  [green]verify: all {passed} checks passed[/green] on ports {ports} "
+                      "(relay refused without AUTH, STARTTLS with TLS >= 1.2, AUTH limited to the group)")
+        return
     table = Table(title=f"verify {verify.host}", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("port", justify="right")
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for check in verify.checks:
+        if failures_only and check.ok:
+            continue
         mark = "[green]pass[/green]" if check.ok else "[bold red]FAIL[/bold red]"
         table.add_row(str(check.port), escape(check.name), mark, escape(check.detail))
     console.print(table)

@@ -16,10 +16,11 @@ from typing import Callable
 
 from provisioner.facts import FactSpec, FactError, gather
 from provisioner.inventory import Host
+from provisioner.desired import VERIFIED_MARKER
 from provisioner.model import Change, Facts, Shell, backup_path
 from provisioner.platforms import Platform, UnsupportedPlatform, detect
 from provisioner.steps import POST_VERIFY_STEPS, STEPS
-from provisioner.steps.base import Context, Step, merge_specs
+from provisioner.steps.base import Context, Step, StepError, merge_specs
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
 
 EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
@@ -102,7 +103,7 @@ class HostRun:
         except TransportError as exc:
             self.report.status = "unreachable"
             self.report.error = str(exc)
-        except (StepFailed, RemoteCommandError, UnsupportedPlatform, FactError) as exc:
+        except (StepFailed, StepError, RemoteCommandError, UnsupportedPlatform, FactError) as exc:
             self.report.status = "failed"
             self.report.error = str(exc)
         except Exception as exc:  # a bug must not take the other hosts down
@@ -123,10 +124,13 @@ class HostRun:
         host, dry_run = self.host, self.options.dry_run
         spec = fact_spec(host, [*STEPS, *POST_VERIFY_STEPS])
         facts = self._gather(conn, spec)
+        self.initial_facts = facts
         platform = detect(facts.os)
+        self.platform = platform
         self.report.platform = platform.name
         notified: frozenset[str] = frozenset()
-        step_options = {"verify": self.options.verify}
+        verifying = self.options.verify and host.vars.verify and self.verifier is not None
+        step_options = {"verify": verifying}
 
         for step in STEPS:
             ctx = Context(host.name, host.vars, platform, facts, dry_run, notified, step_options)
@@ -145,17 +149,19 @@ class HostRun:
             else:
                 facts = _effects(facts, changes)
 
-        if not dry_run and self.options.verify and host.vars.verify and self.verifier is not None:
+        if not dry_run and verifying:
             self.log(host.name, "verifying with a real SMTP client")
             outcome = self.verifier(host, conn, facts, platform)
             self.report.verify = outcome
             if not getattr(outcome, "ok", False):
                 failed = [c for c in outcome.checks if not c.ok]
                 first = failed[0] if failed else None
-                raise StepFailed(
-                    f"verify failed ({len(failed)} check(s)); the port-25 lockdown stays in place"
-                    + (f": port {first.port} {first.name}: {first.detail}" if first else "")
-                )
+                detail = f": port {first.port} {first.name}: {first.detail}" if first else ""
+                if self.initial_facts.file(VERIFIED_MARKER).exists:
+                    # A live server: put the configuration that passed before back in service.
+                    restored = self._restore(conn, STEPS[-1])
+                    raise StepFailed(f"verify failed ({len(failed)} check(s)){detail}; {restored or 'nothing to restore'}")
+                raise StepFailed(f"verify failed ({len(failed)} check(s)); the port-25 lockdown stays in place{detail}")
 
         for step in POST_VERIFY_STEPS:
             ctx = Context(host.name, host.vars, platform, facts, dry_run, notified, step_options)
@@ -181,8 +187,21 @@ class HostRun:
         try:
             conn.run_script(script, what=f"step {step.name}")
         except RemoteCommandError as exc:
-            restored = self._rollback(conn)
-            raise StepFailed(f"step {step.name}: {exc}" + (f"; restored {restored}" if restored else "")) from exc
+            restored = self._restore(conn, step)
+            raise StepFailed(f"step {step.name}: {exc}" + (f"; {restored}" if restored else "")) from exc
+
+    def _restore(self, conn: HostConnection, step: Step) -> str:
+        """Roll back the files this run rewrote, then the step's recovery (restart what ran before)."""
+        restored = self._rollback(conn)
+        message = f"restored {restored}" if restored else ""
+        recovery = step.recovery(self.initial_facts, self.platform)
+        if recovery and restored:
+            try:
+                conn.run_script("\n".join(action.render() for action in recovery), what="recovery")
+                message += "; ran " + ", ".join(a.describe() for a in recovery)
+            except (RemoteCommandError, TransportError) as again:
+                message += f"; recovery failed too: {again}"
+        return message
 
     def _rollback(self, conn: HostConnection) -> str:
         """Put back every file this run rewrote, so a failed run leaves the old config."""

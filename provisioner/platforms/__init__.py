@@ -100,6 +100,18 @@ class Platform:
             return Command((f"/etc/init.d/{service}", "reload"))
         return Command(("systemctl", "reload", service))
 
+    def postfix_check(self) -> Shell:
+        """`postfix check`, with its messages on stderr.
+
+        Without a terminal postfix check sends its complaints only to syslog;
+        under script(1) they come back to us for the report.
+        """
+        return Shell(
+            "if script -qec true /dev/null >/dev/null 2>&1; then "
+            "script -qec 'postfix check' /dev/null >&2 || {{ echo 'postfix check failed' >&2; exit 1; }}; "
+            "else postfix check || {{ echo 'postfix check failed' >&2; exit 1; }}; fi"
+        )
+
     def is_active_check(self, service: str, daemon: str) -> Shell:
         """Fails unless the service's daemon process really runs (waits up to 5 s).
 
@@ -128,7 +140,8 @@ DEBIAN = Platform(
     firewall_tools=("nft", "iptables"),
     firewall_package="nftables",
     package_files={
-        "postfix": ("/etc/postfix/master.cf",),
+        # postfix's postinst writes master.cf and /etc/aliases even with "No configuration".
+        "postfix": ("/etc/postfix/master.cf", "/etc/aliases"),
         "sasl2-bin": ("/etc/default/saslauthd",),
     },
     package_accounts={
@@ -150,7 +163,9 @@ _EL_COMMON = dict(
     postfix_chroot=False,
     postfix_health_unit="postfix",
     package_files={
-        "postfix": ("/etc/postfix/main.cf", "/etc/postfix/master.cf"),
+        # The postfix RPM ships smtp.postfix behind the /etc/pam.d/smtp alternatives link,
+        # and its own /etc/sasl2/smtpd.conf.
+        "postfix": ("/etc/postfix/main.cf", "/etc/postfix/master.cf", "/etc/pam.d/smtp", "/etc/sasl2/smtpd.conf"),
         "cyrus-sasl": ("/etc/sysconfig/saslauthd",),
     },
     package_accounts={

@@ -29,6 +29,13 @@ class Context:
     options: dict = field(default_factory=dict)
 
 
+class StepError(Exception):
+    """The desired state cannot be reached on this host (bad input seen on the host, missing user...).
+
+    The message names the host and what is wrong; the host is reported failed.
+    """
+
+
 class Step:
     name: str = "step"
     refresh_after_apply: bool = False
@@ -39,6 +46,10 @@ class Step:
 
     def check(self, ctx: Context) -> list[Change]:
         raise NotImplementedError
+
+    def recovery(self, initial: Facts, platform: Platform) -> tuple:
+        """Actions to run after this step failed and the engine restored the files."""
+        return ()
 
     def reconcile(self, before: Facts, after: Facts, changes: list[Change], platform: Platform) -> Facts:
         """Facts after a real apply that refreshed them (see refresh_after_apply)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from provisioner.facts import FactSpec, Probe, parse_lines
 from provisioner.inventory import MailVars
-from provisioner.model import Change, Command, Facts, ServiceState
+from provisioner.model import Change, Facts, ServiceState
 from provisioner.steps.base import Context, Step
 
 PROCESS_PROBE = "services_processes"
@@ -65,6 +65,10 @@ class Services(Step):
             ),
         )
 
+    def recovery(self, initial: Facts, platform) -> tuple:
+        """After a failed restart and the rollback of the files: bring back what ran before."""
+        return tuple(platform.restart(service) for service in ORDER if running(initial, service))
+
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
@@ -87,7 +91,7 @@ class Services(Step):
                 continue
             actions: list = []
             if service == "postfix":
-                actions.append(Command(("postfix", "check")))
+                actions.append(platform.postfix_check())
             if not is_running:
                 summary = f"start {service}"
                 actions.append(platform.restart(service))

@@ -1,0 +1,350 @@
+"""TLS material for smtpd: certificate and key, optional CA, and strong DH parameters.
+
+Two ways to get a certificate:
+
+* uploaded: the inventory names local files (tls_cert + tls_key, or
+  tls_combined, each with an optional tls_ca). They are compared by sha256
+  with the host's copies; the private key (and the combined file, which holds
+  it) is gathered as a secret (digest and attributes only) and written with
+  ``secret=True``: no summary, diff or describe() ever shows it.
+* self-signed: with no material, a certificate for ``myhostname`` is made ON
+  THE HOST with openssl, so the key never leaves it. It is made once and
+  renewed only when the certificate or key is missing or unreadable, names
+  another host, expires within ``renew_before_days``, or no longer matches
+  its key (the key's public half comes from a probe: public data only).
+
+DH parameters: the RFC 7919 ffdhe2048 group as a constant (Logjam).
+
+New certificate files reach smtpd processes started after a ``postfix reload``
+(smtpd loads them at process start), so file changes notify postfix:reload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shlex
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
+from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
+from provisioner.facts import FactSpec, Probe
+from provisioner.inventory import MailVars
+from provisioner.model import Change, Command, Facts, FileState, SetAttributes, Shell, WriteFile, backup_path
+from provisioner.platforms import Platform
+from provisioner.steps.base import Context, Step, StepError, unified_diff
+
+RELOAD = frozenset({"postfix:reload"})
+DIR_PROBE_NAME = "tls_dir"
+KEY_PROBE_NAME = "tls_key_public"
+
+
+# ------------------------------------------------------------------ probes
+
+
+def parse_dir(text: str) -> dict[str, str] | None:
+    """``stat -c '%a %U %G'`` of TLS_DIR, or nothing when it is not a directory."""
+    parts = text.split()
+    if len(parts) != 3:
+        return None
+    return {"mode": parts[0], "owner": parts[1], "group": parts[2]}
+
+
+def parse_key_public(text: str) -> str | None:
+    """The probe prints the key's public half (PEM), ``unreadable``, or nothing.
+
+    Returns the sha256 of the SubjectPublicKeyInfo, "unreadable", or None
+    (no key, or no openssl to ask: then the match is not checked).
+    """
+    digest = public_key_pem_sha256(text)
+    if digest:
+        return digest
+    if "unreadable" in text.split():
+        return "unreadable"
+    return None
+
+
+DIR_PROBE = Probe(
+    DIR_PROBE_NAME,
+    f"if [ -d {shlex.quote(TLS_DIR)} ]; then stat -c '%a %U %G' {shlex.quote(TLS_DIR)}; fi; true",
+    parse_dir,
+)
+KEY_PROBE = Probe(
+    KEY_PROBE_NAME,
+    f"if [ -f {shlex.quote(TLS_KEY)} ] && command -v openssl >/dev/null 2>&1; then "
+    f"if _p=$(openssl pkey -in {shlex.quote(TLS_KEY)} -pubout 2>/dev/null); then printf '%s\\n' \"$_p\"; "
+    "else echo unreadable; fi; fi; true",
+    parse_key_public,
+)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@dataclass(frozen=True)
+class Material:
+    """One file of uploaded TLS material, as it must be on the host."""
+
+    path: str
+    content: str
+    secret: bool
+    what: str  # "certificate", "private key"...
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+    @property
+    def mode(self) -> str:
+        return "600" if self.secret else "644"
+
+
+class MaterialError(StepError):
+    """A local TLS file of the inventory cannot be used."""
+
+
+def read_material(vars: MailVars) -> tuple[Material, ...]:
+    """Read the inventory's local TLS files (validated to exist when it was loaded)."""
+    wanted: list[tuple[str | None, str, bool, str]] = []
+    if vars.tls_combined:
+        wanted.append((vars.tls_combined, TLS_COMBINED, True, "certificate and private key"))
+    elif vars.tls_cert:
+        wanted.append((vars.tls_cert, TLS_CERT, False, "certificate"))
+        wanted.append((vars.tls_key, TLS_KEY, True, "private key"))
+    if wanted and vars.tls_ca:
+        wanted.append((vars.tls_ca, TLS_CA, False, "CA certificate"))
+    materials = []
+    for local, path, secret, what in wanted:
+        assert local is not None
+        try:
+            content = Path(local).read_bytes().decode("ascii")
+        except OSError as exc:
+            raise MaterialError(f"cannot read the {what} {local}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise MaterialError(f"the {what} {local} is not a PEM file (it is not plain ASCII)") from None
+        materials.append(Material(path, content, secret, what))
+    return tuple(materials)
+
+
+def _same_mode(actual: str | None, wanted: str) -> bool:
+    try:
+        return actual is not None and int(actual, 8) == int(wanted, 8)
+    except ValueError:
+        return False
+
+
+def attributes_change(step: str, state: FileState, mode: str, owner: str = "root", group: str = "root") -> Change | None:
+    """A SetAttributes change when a file's mode or owner drifted, else None."""
+    if not state.exists:
+        return None
+    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
+    mode_ok = state.mode is None or _same_mode(state.mode, mode)
+    if owner_ok and mode_ok:
+        return None
+    parts = []
+    if not owner_ok:
+        parts.append(f"owner {owner}:{group}")
+    if not mode_ok:
+        parts.append(f"mode {mode}")
+    return Change(
+        step=step,
+        summary=f"set {' and '.join(parts)} on {state.path}",
+        actions=(SetAttributes(state.path, mode=None if mode_ok else mode,
+                               owner=None if owner_ok else owner, group=None if owner_ok else group),),
+        effect=lambda f: f.with_file(dataclasses.replace(f.file(state.path), mode=mode, owner=owner, group=group)),
+    )
+
+
+def file_digest(state: FileState) -> str | None:
+    if state.sha256:
+        return state.sha256
+    if state.content is not None:
+        return hashlib.sha256(state.content.encode("utf-8", errors="surrogateescape")).hexdigest()
+    return None
+
+
+def now_of(options: dict) -> datetime:
+    value = options.get("now")
+    if value is None:
+        return datetime.now(timezone.utc)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def generate_action(hostname: str, days: int, platform: Platform) -> Shell:
+    """openssl req on the host, into a private temporary directory, then moved in place.
+
+    The key is made under umask 077 and never leaves the host. Old files are
+    kept as backups (rollback), and a failed openssl leaves the old pair intact.
+    """
+    args = [TLS_DIR, str(days), f"/CN={hostname}", TLS_KEY, TLS_CERT, backup_path(TLS_KEY), backup_path(TLS_CERT)]
+    addext = ""
+    if platform.openssl_has_addext:
+        args.append(f"subjectAltName=DNS:{hostname}")
+        addext = " -addext {7}"
+    return Shell(
+        "( umask 077 && _d=$(mktemp -d {0}/.selfsigned.XXXXXX) && "
+        "if openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days {1} -subj {2}" + addext + " "
+        "-keyout \"$_d/key.pem\" -out \"$_d/cert.pem\" 2>\"$_d/log\"; then :; "
+        "else cat \"$_d/log\" >&2; rm -rf \"$_d\"; exit 1; fi && "
+        "chown root:root \"$_d/key.pem\" \"$_d/cert.pem\" && chmod 600 \"$_d/key.pem\" && chmod 644 \"$_d/cert.pem\" && "
+        "{{ [ ! -e {3} ] || cp -p {3} {5}; }} && {{ [ ! -e {4} ] || cp -p {4} {6}; }} && "
+        "mv -f \"$_d/key.pem\" {3} && mv -f \"$_d/cert.pem\" {4} && rm -rf \"$_d\" )",
+        tuple(args),
+    )
+
+
+def renewal_reason(cert: FileState, key: FileState, key_public: str | None, hostname: str,
+                   now: datetime, renew_before_days: int) -> str | None:
+    """Why the self-signed pair must be made again ("" for a first one), or None to keep it."""
+    if not cert.exists:
+        return ""
+    if cert.content is None:
+        return None  # made earlier in this (dry) run
+    try:
+        info = cert_info(cert.content)
+    except CertError:
+        return f"{cert.path} cannot be read"
+    if not key.exists:
+        return f"its key {key.path} is missing"
+    if not names_host(info.names, hostname):
+        return f"it names {', '.join(info.names) or 'no host'}, not {hostname}"
+    if info.not_after <= now:
+        return f"it expired on {info.not_after.date().isoformat()}"
+    if info.not_after - now < timedelta(days=renew_before_days):
+        return f"it expires on {info.not_after.date().isoformat()}"
+    if key_public == "unreadable":
+        return f"its key {key.path} cannot be read"
+    if key_public and key_public != info.public_key_sha256:
+        return f"its key {key.path} does not match it"
+    return None
+
+
+# ------------------------------------------------------------------ step
+
+
+class Tls(Step):
+    name = "tls"
+
+    def facts(self, vars: MailVars) -> FactSpec:
+        return FactSpec(
+            files=(TLS_CERT, TLS_CA, DH_PARAMS),
+            secret_files=(TLS_KEY, TLS_COMBINED),
+            extra=(DIR_PROBE, KEY_PROBE),
+        )
+
+    def check(self, ctx: Context) -> list[Change]:
+        try:
+            materials = read_material(ctx.vars)
+        except MaterialError as exc:
+            raise MaterialError(f"{ctx.host}: {exc}") from None
+        return plan(ctx.vars, ctx.platform, ctx.facts, materials, now_of(ctx.options), self.name)
+
+
+def plan(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
+         now: datetime, step: str = "tls") -> list[Change]:
+    """Pure: the changes that bring the TLS files to the desired state."""
+    changes: list[Change] = []
+    changes.extend(_directory(facts, step))
+    if materials:
+        changes.extend(_uploaded(facts, materials, step))
+    else:
+        changes.extend(_self_signed(vars, platform, facts, now, step))
+    changes.extend(_dh_params(facts, step))
+    return changes
+
+
+def _directory(facts: Facts, step: str) -> list[Change]:
+    state = facts.extra.get(DIR_PROBE_NAME)
+    wanted = {"mode": "755", "owner": "root", "group": "root"}
+
+    def effect(f: Facts) -> Facts:
+        return f.replace(extra={**f.extra, DIR_PROBE_NAME: dict(wanted)})
+
+    if not state:
+        return [Change(
+            step=step,
+            summary=f"create directory {TLS_DIR} (mode 755, root:root)",
+            actions=(Command(("install", "-d", "-m", "755", "-o", "root", "-g", "root", TLS_DIR)),),
+            effect=effect,
+        )]
+    dir_state = FileState(TLS_DIR, exists=True, mode=state["mode"], owner=state["owner"], group=state["group"])
+    change = attributes_change(step, dir_state, "755")
+    if change is None:
+        return []
+    return [Change(step=step, summary=change.summary, actions=change.actions, effect=effect)]
+
+
+def _uploaded(facts: Facts, materials: tuple[Material, ...], step: str) -> list[Change]:
+    changes: list[Change] = []
+    for item in materials:
+        state = facts.file(item.path)
+        if state.exists and file_digest(state) == item.sha256:
+            change = attributes_change(step, state, item.mode)
+            if change:
+                changes.append(change)
+            continue
+        verb = "replace" if state.exists else "install"
+        summary = f"{verb} the {item.what} {item.path} from the inventory"
+        written = FileState(item.path, exists=True, content=None if item.secret else item.content,
+                            sha256=item.sha256, mode=item.mode, owner="root", group="root")
+        changes.append(Change(
+            step=step,
+            summary=summary,
+            actions=(WriteFile(item.path, item.content, mode=item.mode, secret=item.secret),),
+            diff=None if item.secret else unified_diff(item.path, state.content if state.exists else None, item.content),
+            notify=RELOAD,
+            writes=(item.path,),
+            effect=lambda f, s=written: f.with_file(s),
+        ))
+    return changes
+
+
+def _self_signed(vars: MailVars, platform: Platform, facts: Facts, now: datetime, step: str) -> list[Change]:
+    cert, key = facts.file(TLS_CERT), facts.file(TLS_KEY)
+    hostname, days = vars.myhostname, vars.self_signed_days
+    reason = renewal_reason(cert, key, facts.extra.get(KEY_PROBE_NAME), hostname, now, vars.renew_before_days)
+    if reason is None:
+        return [c for c in (attributes_change(step, key, "600"), attributes_change(step, cert, "644")) if c]
+    if reason == "":
+        summary = f"generate a self-signed certificate for {hostname} (valid {days} days)"
+    else:
+        summary = f"renew the self-signed certificate for {hostname} (valid {days} days): {reason}"
+
+    def effect(f: Facts) -> Facts:
+        f = f.with_file(FileState(TLS_KEY, exists=True, mode="600", owner="root", group="root"))
+        f = f.with_file(FileState(TLS_CERT, exists=True, mode="644", owner="root", group="root"))
+        return f.replace(extra={**f.extra, KEY_PROBE_NAME: None})
+
+    return [Change(
+        step=step,
+        summary=summary,
+        actions=(generate_action(hostname, days, platform),),
+        notify=RELOAD,
+        writes=(TLS_KEY, TLS_CERT),
+        effect=effect,
+    )]
+
+
+def _dh_params(facts: Facts, step: str) -> list[Change]:
+    state = facts.file(DH_PARAMS)
+    if state.exists and (state.content == FFDHE2048_PEM or (state.content is None and file_digest(state) == _DH_SHA)):
+        change = attributes_change(step, state, "644")
+        return [change] if change else []
+    verb = "replace" if state.exists else "write"
+    return [Change(
+        step=step,
+        summary=f"{verb} {DH_PARAMS} (RFC 7919 ffdhe2048 DH parameters)",
+        actions=(WriteFile(DH_PARAMS, FFDHE2048_PEM, mode="644"),),
+        diff=unified_diff(DH_PARAMS, state.content if state.exists else None, FFDHE2048_PEM),
+        notify=RELOAD,
+        writes=(DH_PARAMS,),
+        effect=lambda f: f.with_file(FileState(DH_PARAMS, exists=True, content=FFDHE2048_PEM, sha256=_DH_SHA,
+                                               mode="644", owner="root", group="root")),
+    )]
+
+
+_DH_SHA = hashlib.sha256(FFDHE2048_PEM.encode()).hexdigest()

@@ -1,0 +1,122 @@
+"""The aliases step: the virtual map, the root alias, and rebuilding their databases only when needed."""
+
+from __future__ import annotations
+
+from provisioner.desired import ALIASES, VIRTUAL_MAP
+from provisioner.inventory import MailVars
+from provisioner.model import Command, Facts, FileState
+from provisioner.platforms import DEBIAN, EL7
+from provisioner.steps.aliases import (
+    ALIASES_DB,
+    VIRTUAL_DB,
+    VIRTUAL_HEADER,
+    Aliases,
+    describe_map_change,
+    edit_aliases,
+    new_aliases_file,
+    parse_map,
+    rebuild_reason,
+    render_virtual,
+)
+from provisioner.steps.base import Context
+
+EL_TAIL = "# trap decode to catch security attacks\ndecode:\t\troot\n\n# Person who should get root's mail\n#root:\t\tmarc\n"
+
+
+def test_virtual_map_keeps_order_and_aligns():
+    text = render_virtual({"webmaster@example.test": "user2", "info@example.test": "user1"})
+    lines = text.splitlines()
+    assert text.startswith(VIRTUAL_HEADER)
+    assert lines[-2:] == ["webmaster@example.test    user2", "info@example.test         user1"]
+    assert lines[-3].startswith("# alias address") and lines[-3].index("destination") == lines[-1].index("user1")
+    assert parse_map(text) == {"webmaster@example.test": "user2", "info@example.test": "user1"}
+
+
+def test_empty_virtual_map_is_only_the_header():
+    text = render_virtual({})
+    assert all(line.startswith("#") for line in text.splitlines()) and parse_map(text) == {}
+
+
+def test_parse_map_and_describe():
+    text = "# c\n\na@x   u1\nb@x\tu2,\n  u3\na@x dup\n"
+    assert parse_map(text) == {"a@x": "u1", "b@x": "u2, u3"}
+    assert describe_map_change({"a@x": "u1", "b@x": "u2"}, {"a@x": "u9", "c@x": "u3"}) == (
+        "add c@x -> u3; change a@x -> u9 (was u1); remove b@x"
+    )
+    assert describe_map_change({"a@x": "u1"}, {"a@x": "u1"}) == "rewrite it in the managed layout"
+
+
+def test_root_alias_replaces_the_commented_example_in_place():
+    text = "postmaster:\troot\n\n" + EL_TAIL
+    new, old = edit_aliases(text, "admin")
+    assert old == ""
+    assert new == text.replace("#root:\t\tmarc\n", "root:\t\tadmin\n")
+    assert edit_aliases(new, "admin") == (new, None)
+
+
+def test_root_alias_replaces_an_active_entry_and_its_continuations_and_duplicates():
+    text = "postmaster: root\nroot: marc,\n  bob\n# note\nroot: eve\nother: root\n"
+    new, old = edit_aliases(text, "admin")
+    assert old == "marc, bob"
+    assert new == "postmaster: root\nroot:\t\tadmin\n# note\nother: root\n"
+
+
+def test_root_alias_appended_when_absent():
+    new, old = edit_aliases("postmaster:    root", "admin")
+    assert new == "postmaster:    root\nroot:\t\tadmin\n" and old == ""
+    assert edit_aliases("root:   admin  \n", "admin") == ("root:   admin  \n", None)
+
+
+def test_rebuild_reasons():
+    src = FileState("/m", exists=True, content="x", mtime=100)
+    assert rebuild_reason(src, FileState("/m.db"), False) == "missing"
+    assert rebuild_reason(src, FileState("/m.db"), True) == "missing"
+    assert rebuild_reason(src, FileState("/m.db", exists=True, mtime=200), True) == "its source changed"
+    assert rebuild_reason(src, FileState("/m.db", exists=True, mtime=99), False) == "older than its source"
+    assert rebuild_reason(src, FileState("/m.db", exists=True, mtime=100), False) is None  # same second: not older
+    assert rebuild_reason(src, FileState("/m.db", exists=True, mtime=None), False) is None
+
+
+def _vars(**kw) -> MailVars:
+    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **kw})
+
+
+def test_databases_are_gathered_without_content():
+    spec = Aliases().facts(_vars())
+    assert set(spec.secret_files) == {VIRTUAL_DB, ALIASES_DB}
+    assert set(spec.files) == {VIRTUAL_MAP, ALIASES}
+
+
+def test_debian_dry_run_and_real_run_agree_although_postinst_creates_aliases():
+    vars = _vars(root_alias="admin", virtual_aliases={"info@example.test": "user1"})
+    dry = Facts(files={})  # bare host: no /etc/aliases yet
+    postinst = "# See man 5 aliases for format\npostmaster:    root\n"
+    real = Facts(files={ALIASES: FileState(ALIASES, exists=True, content=postinst, mtime=5, from_package="postfix")})
+    shown_package = Facts(files={ALIASES: FileState(ALIASES, exists=True, from_package="postfix")})
+    plans = [[c.summary for c in Aliases().check(Context("h", vars, DEBIAN, facts))] for facts in (dry, real, shown_package)]
+    assert plans[0] == plans[1] == plans[2] == [
+        f"create {VIRTUAL_MAP} with 1 alias",
+        f"rebuild {VIRTUAL_DB} (missing)",
+        f"set root: admin in {ALIASES}",
+        f"rebuild {ALIASES_DB} (missing)",
+    ]
+    changes = Aliases().check(Context("h", vars, DEBIAN, real))
+    assert changes[2].actions[0].content == postinst + "root:\t\tadmin\n"
+    assert changes[1].actions == (Command(("postmap", VIRTUAL_MAP)),)
+    assert changes[3].actions == (Command(("newaliases",)),)
+    assert all(not c.notify for c in changes)
+
+
+def test_missing_aliases_file_without_root_alias_gets_postmaster_only():
+    changes = Aliases().check(Context("h", _vars(), EL7, Facts(files={})))
+    create = next(c for c in changes if c.summary.startswith(f"create {ALIASES}"))
+    assert create.actions[0].content == new_aliases_file(None) == "# See man 5 aliases for format\npostmaster:    root\n"
+
+
+def test_effects_converge():
+    vars = _vars(root_alias="admin", virtual_aliases={"info@example.test": "user1"})
+    facts = Facts(files={ALIASES: FileState(ALIASES, exists=True, content=EL_TAIL, mtime=10),
+                         ALIASES_DB: FileState(ALIASES_DB, exists=True, mtime=20)})
+    for change in Aliases().check(Context("h", vars, EL7, facts)):
+        facts = change.effect(facts)
+    assert Aliases().check(Context("h", vars, EL7, facts)) == []

@@ -1,0 +1,394 @@
+"""The firewall steps: probe parsers on recorded output, and the decision matrix.
+
+The nft and iptables outputs below were recorded on Debian 12 (nft 1.0.6,
+iptables 1.8.9, both the nf_tables and the legacy backend print the same
+``-S`` lines) in a scratch network namespace, after running the very actions
+these steps emit. The firewalld outputs follow firewall-cmd's own printing
+code (``--list-all``: print_zone_info; ``--get-all-rules``: "%s %s %s %d %s").
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from provisioner.desired import VERIFIED_MARKER
+from provisioner.inventory import MailVars
+from provisioner.model import Facts, FileState, OsRelease, ServiceState, apply_effects
+from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.steps.base import Context
+from provisioner.steps.firewall import (
+    PORTS,
+    PROBE,
+    PROBE_SCRIPT,
+    DirectRule,
+    FirewallError,
+    FirewallLift,
+    FirewallLockdown,
+    FirewallState,
+    Lockdown,
+    control_address,
+    desired_direct,
+    mechanism,
+    normalize_source,
+    parse_direct_rules,
+    parse_firewall_state,
+    parse_iptables,
+    parse_nft_table,
+    parse_ports,
+    parse_zone,
+)
+
+CTRL = "10.77.1.1"
+
+# Probe output after `nft_lockdown("10.77.1.1")` (recorded).
+NFT_LOCKED = (
+    "tool nft\ntool iptables\ntool ip6tables\n"
+    "nft table inet provisioner_lockdown {\n"
+    "nft \tchain input {\n"
+    "nft \t\ttype filter hook input priority filter - 10; policy accept;\n"
+    "nft \t\tip saddr 10.77.1.1 tcp dport { 25, 465, 587 } accept\n"
+    "nft \t\ttcp dport { 25, 465, 587 } reject with tcp reset\n"
+    "nft \t}\n"
+    "nft }\n"
+)
+# The same table loaded for an IPv6 control address given as 2001:DB8::0:10 (recorded).
+NFT_V6_TABLE = [
+    "table inet provisioner_lockdown {",
+    "\tchain input {",
+    "\t\ttype filter hook input priority filter - 10; policy accept;",
+    "\t\tip6 saddr 2001:db8::10 tcp dport { 25, 465, 587 } accept",
+    "\t\ttcp dport { 25, 465, 587 } reject with tcp reset",
+    "\t}",
+    "}",
+]
+# Probe output after the EL6 lockdown (iptables + ip6tables) and the open chains,
+# on top of an EL6-like stock ruleset (recorded).
+IPT_LOCKED_OPEN = (
+    "tool nft\ntool iptables\ntool ip6tables\n"
+    "iptables -N PROVISIONER_LOCKDOWN\n"
+    "iptables -N PROVISIONER_OPEN\n"
+    "iptables -A INPUT -j PROVISIONER_LOCKDOWN\n"
+    "iptables -A INPUT -j PROVISIONER_OPEN\n"
+    "iptables -A PROVISIONER_LOCKDOWN -s 10.77.1.1/32 -p tcp -m multiport --dports 25,465,587 -j ACCEPT\n"
+    "iptables -A PROVISIONER_LOCKDOWN -p tcp -m multiport --dports 25,465,587 -j REJECT --reject-with tcp-reset\n"
+    "iptables -A PROVISIONER_OPEN -p tcp -m multiport --dports 25,587 -j ACCEPT\n"
+    "ip6tables -N PROVISIONER_LOCKDOWN\n"
+    "ip6tables -N PROVISIONER_OPEN\n"
+    "ip6tables -A INPUT -j PROVISIONER_LOCKDOWN\n"
+    "ip6tables -A INPUT -j PROVISIONER_OPEN\n"
+    "ip6tables -A PROVISIONER_LOCKDOWN -p tcp -m multiport --dports 25,465,587 -j REJECT --reject-with tcp-reset\n"
+    "ip6tables -A PROVISIONER_OPEN -p tcp -m multiport --dports 25,587 -j ACCEPT\n"
+)
+# ip6tables -S after a lockdown for 2001:DB8::10 (recorded, legacy backend).
+IP6T_V6 = [
+    "-P INPUT ACCEPT",
+    "-N PROVISIONER_LOCKDOWN",
+    "-A INPUT -j PROVISIONER_LOCKDOWN",
+    "-A PROVISIONER_LOCKDOWN -s 2001:db8::10/128 -p tcp -m multiport --dports 25,465,587 -j ACCEPT",
+    "-A PROVISIONER_LOCKDOWN -p tcp -m multiport --dports 25,465,587 -j REJECT --reject-with tcp-reset",
+]
+NOTHING = "tool nft\ntool iptables\ntool ip6tables\n"
+
+EL8_LIST_ALL = [
+    "public (active)",
+    "  target: default",
+    "  icmp-block-inversion: no",
+    "  interfaces: eth0",
+    "  sources: ",
+    "  services: cockpit dhcpv6-client smtp ssh",
+    "  ports: 8080/tcp 587/tcp 460-470/tcp 25/udp",
+    "  protocols: ",
+    "  masquerade: no",
+    "  forward-ports: ",
+    "  source-ports: 25/tcp",
+    "  icmp-blocks: ",
+    "  rich rules: ",
+    '\trule family="ipv4" source address="192.0.2.0/24" port port="25" protocol="tcp" reject',
+]
+COMMENT_ARGS = "-m multiport --dports 25,465,587 -m comment --comment provisioner-lockdown"
+DIRECT = [
+    f"ipv4 filter INPUT 0 -s 10.77.1.1 -p tcp {COMMENT_ARGS} -j ACCEPT",
+    f"ipv4 filter INPUT 1 -p tcp {COMMENT_ARGS} -j REJECT --reject-with tcp-reset",
+    f"ipv6 filter INPUT 1 -p tcp {COMMENT_ARGS} -j REJECT --reject-with tcp-reset",
+    "ipv4 filter INPUT 0 -p tcp --dport 8443 -j ACCEPT",  # the admin's own rule: not ours
+]
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def test_parse_ports_forms() -> None:
+    assert parse_ports("25,465,587") == PORTS
+    assert parse_ports("{ 25, 465, 587 }") == PORTS
+    assert parse_ports("25") == {25}
+    assert parse_ports("460:470") == {465}
+    assert parse_ports("20-30") == {25}
+    assert parse_ports("80,443") == frozenset()
+    assert parse_ports("") == frozenset()
+
+
+def test_normalize_source() -> None:
+    assert normalize_source("10.77.1.1/32") == "10.77.1.1"
+    assert normalize_source("2001:DB8::0:10/128") == "2001:db8::10"
+    assert normalize_source("10.77.1.0/24") == "10.77.1.0/24"
+    assert normalize_source("not-an-address") == "not-an-address"
+
+
+def test_parse_nft_recorded() -> None:
+    state = parse_firewall_state(NFT_LOCKED)
+    assert state.tools == {"nft", "iptables", "ip6tables"}
+    assert state.nft == Lockdown((CTRL,), PORTS, PORTS, True)
+    assert state.nft.closes_all_but((CTRL,))
+    assert not state.nft.closes_all_but(("10.77.1.99",))
+    assert state.iptables is None and not state.firewalld_running
+
+
+def test_parse_nft_v6_and_absent() -> None:
+    lock = parse_nft_table(NFT_V6_TABLE)
+    assert lock is not None and lock.allowed == ("2001:db8::10",)
+    assert parse_nft_table([]) is None
+
+
+def test_parse_nft_drifts() -> None:
+    policy_drop = [line.replace("policy accept", "policy drop") for line in NFT_V6_TABLE]
+    assert not parse_nft_table(policy_drop).hooked
+    only_25 = [line.replace("tcp dport { 25, 465, 587 } reject", "tcp dport 25 reject") for line in NFT_V6_TABLE]
+    assert parse_nft_table(only_25).rejected_ports == {25}
+    two = [line.replace("saddr 2001:db8::10", "saddr { 2001:db8::10, 2001:db8::11 }") for line in NFT_V6_TABLE]
+    assert parse_nft_table(two).allowed == ("2001:db8::10", "2001:db8::11")
+
+
+def test_parse_iptables_recorded() -> None:
+    state = parse_firewall_state(IPT_LOCKED_OPEN)
+    assert state.iptables == Lockdown((CTRL,), PORTS, PORTS, True)
+    assert state.ip6tables == Lockdown((), frozenset(), PORTS, True)
+    assert state.iptables_open == {25, 587} and state.ip6tables_open == {25, 587}
+    assert state.nft is None
+
+
+def test_parse_ip6tables_v6_source() -> None:
+    lock, opened = parse_iptables(IP6T_V6)
+    assert lock == Lockdown(("2001:db8::10",), PORTS, PORTS, True)
+    assert opened is None
+
+
+def test_parse_iptables_unhooked_and_misordered() -> None:
+    unhooked = [line for line in IP6T_V6 if line != "-A INPUT -j PROVISIONER_LOCKDOWN"]
+    lock, _ = parse_iptables(unhooked)
+    assert lock is not None and not lock.hooked
+    # The open chain jumped to before the lockdown lets everyone past it.
+    misordered = [
+        "-N PROVISIONER_LOCKDOWN", "-N PROVISIONER_OPEN",
+        "-A INPUT -j PROVISIONER_OPEN", "-A INPUT -j PROVISIONER_LOCKDOWN",
+        "-A PROVISIONER_LOCKDOWN -p tcp -m multiport --dports 25,465,587 -j REJECT --reject-with tcp-reset",
+        "-A PROVISIONER_OPEN -p tcp -m multiport --dports 25,587 -j ACCEPT",
+    ]
+    lock, opened = parse_iptables(misordered)
+    assert lock is not None and not lock.hooked and opened is None
+
+
+def test_parse_nothing_found() -> None:
+    assert parse_firewall_state(NOTHING) == FirewallState(tools=frozenset({"nft", "iptables", "ip6tables"}))
+    assert parse_firewall_state("") == FirewallState()
+
+
+def test_parse_zone_ports_and_services() -> None:
+    zone = parse_zone(EL8_LIST_ALL)
+    # smtp service -> 25; 587/tcp; 465 within 460-470/tcp; 25/udp and the source port do not count.
+    assert zone is not None and zone.name == "public" and zone.open_ports == PORTS
+    assert parse_zone([]) is None
+
+
+def test_parse_direct_rules_keeps_only_ours() -> None:
+    rules = parse_direct_rules(DIRECT)
+    assert len(rules) == 3
+    assert set(rules) == set(desired_direct(CTRL))
+    assert [r.source for r in rules if r.priority == 0] == [CTRL]
+
+
+def test_parse_firewalld_state() -> None:
+    text = (
+        "tool nft\ntool iptables\ntool ip6tables\ntool firewall-cmd\nfirewalld running\n"
+        + "".join(f"zone-runtime {line}\n" for line in EL8_LIST_ALL)
+        + "zone-permanent public\nzone-permanent   services: ssh\nzone-permanent   ports: \n"
+        + "".join(f"direct-runtime {line}\n" for line in DIRECT)
+    )
+    state = parse_firewall_state(text)
+    assert state.firewalld_running and mechanism(state) == "firewalld"
+    assert state.zone_runtime.open_ports == PORTS
+    assert state.zone_permanent.open_ports == frozenset()
+    assert len(state.direct_runtime) == 3 and state.direct_permanent == ()
+    assert state.lockdown_present
+
+
+def test_probe_script_is_valid_sh() -> None:
+    result = subprocess.run(["sh", "-n"], input=PROBE_SCRIPT, text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------ decisions
+
+
+def vars_(**extra) -> MailVars:
+    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **extra})
+
+
+def facts_(raw: str, *, verified: bool = False, ssh: str | None = CTRL, services=None) -> Facts:
+    marker = FileState(VERIFIED_MARKER, exists=verified, content="verified by provisioner\n" if verified else None)
+    return Facts(
+        os=OsRelease("debian", "12"),
+        files={VERIFIED_MARKER: marker},
+        services=services or {},
+        ssh_client_address=ssh,
+        extra={PROBE: parse_firewall_state(raw)},
+    )
+
+
+def ctx(facts: Facts, platform=DEBIAN, options=None, **vars) -> Context:
+    return Context("h", vars_(**vars), platform, facts, options=options if options is not None else {"verify": True})
+
+
+@pytest.mark.parametrize(
+    "raw, running, expected",
+    [
+        ("", False, None),
+        ("tool iptables\n", False, "iptables"),
+        ("tool iptables\ntool nft\n", False, "nftables"),
+        ("tool nft\ntool firewall-cmd\n", False, "nftables"),  # firewalld installed, stopped
+        ("tool nft\ntool firewall-cmd\nfirewalld running\n", True, "firewalld"),
+    ],
+)
+def test_mechanism(raw: str, running: bool, expected: str | None) -> None:
+    state = parse_firewall_state(raw)
+    assert state.firewalld_running == running
+    assert mechanism(state) == expected
+
+
+def test_control_address_sources() -> None:
+    assert control_address(ctx(facts_(NOTHING))) == CTRL
+    assert control_address(ctx(facts_(NOTHING), control_address="192.0.2.7")) == "192.0.2.7"
+    assert control_address(ctx(facts_(NOTHING, ssh="::ffff:10.77.1.1"))) == CTRL
+    assert control_address(ctx(facts_(NOTHING, ssh="2001:DB8::0:1"))) == "2001:db8::1"
+    with pytest.raises(FirewallError, match="control_address"):
+        control_address(ctx(facts_(NOTHING, ssh=None)))
+    with pytest.raises(FirewallError, match="not an IP address"):
+        control_address(ctx(facts_(NOTHING, ssh="evil; rm -rf /")))
+    with pytest.raises(FirewallError, match="link-local"):
+        control_address(ctx(facts_(NOTHING, ssh="fe80::1%eth0")))
+
+
+def test_unknown_address_only_matters_when_locking_down() -> None:
+    with pytest.raises(FirewallError):
+        FirewallLockdown().check(ctx(facts_(NOTHING, ssh=None)))
+    assert FirewallLockdown().check(ctx(facts_(NOTHING, ssh=None, verified=True))) == []
+    skipped = FirewallLockdown().check(ctx(facts_("", ssh=None), firewall_when_missing="skip"))
+    assert [c.actions for c in skipped] == [()]
+
+
+def test_verified_host_is_never_locked_down() -> None:
+    for raw in (NOTHING, "", NFT_LOCKED):
+        assert FirewallLockdown().check(ctx(facts_(raw, verified=True))) == []
+
+
+def test_lockdown_effect_matches_the_recorded_result() -> None:
+    """What a dry run predicts is what the probe reads after the real actions."""
+    for raw, recorded, platform, services in (
+        (NOTHING, NFT_LOCKED, DEBIAN, {}),
+        (
+            "tool nft\ntool iptables\ntool ip6tables\n".replace("tool nft\n", ""),
+            IPT_LOCKED_OPEN.replace("tool nft\n", ""),
+            EL6,
+            {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)},
+        ),
+    ):
+        before = facts_(raw, services=services)
+        changes = FirewallLockdown().check(ctx(before, platform))
+        assert changes
+        predicted = apply_effects(before, changes).extra[PROBE]
+        assert predicted == parse_firewall_state(recorded)
+        assert FirewallLockdown().check(ctx(facts_(recorded, services=services), platform)) == []
+
+
+def test_dry_run_chain_lockdown_then_lift() -> None:
+    """Fresh host: the lift sees the lockdown the first step will add; after both, nothing is left."""
+    before = facts_("")
+    lockdown = FirewallLockdown().check(ctx(before))
+    assert [c.summary for c in lockdown] == [
+        f"install nftables, then lock down inbound 25, 465, 587 except from {CTRL} (nftables)"
+    ]
+    after_lockdown = apply_effects(before, lockdown)
+    lift = FirewallLift().check(ctx(after_lockdown))
+    assert [c.summary for c in lift] == ["lift the port 25/465/587 lockdown (verify passed)"]
+    done = apply_effects(after_lockdown, lift)
+    assert done.file(VERIFIED_MARKER).exists
+    assert FirewallLockdown().check(ctx(done)) == []
+    assert FirewallLift().check(ctx(done)) == []
+
+
+def test_lift_keeps_lockdown_when_verify_is_skipped() -> None:
+    locked = facts_(NFT_LOCKED)
+    for changes in (
+        FirewallLift().check(ctx(locked, options={"verify": False})),
+        FirewallLift().check(ctx(locked, verify=False)),
+    ):
+        assert [(c.summary, c.actions) for c in changes] == [
+            ("keep the port 25/465/587 lockdown: verify was skipped", ())
+        ]
+    assert FirewallLift().check(ctx(facts_(NOTHING), options={"verify": False})) == []
+
+
+def test_lift_marker_is_fixed_content() -> None:
+    changes = FirewallLift().check(ctx(facts_(NOTHING)))
+    assert [c.summary for c in changes] == ["record that verify passed"]
+    writes = [a for a in changes[0].actions if getattr(a, "path", None) == VERIFIED_MARKER]
+    assert [w.content for w in writes] == ["verified by provisioner\n"]
+
+
+def test_firewalld_drift_adds_before_it_removes() -> None:
+    old = [line.replace("-s 10.77.1.1", "-s 10.77.1.99") for line in DIRECT[:3]]
+    text = (
+        "tool firewall-cmd\nfirewalld running\n"
+        "zone-runtime public\nzone-runtime   ports: 25/tcp 587/tcp\n"
+        "zone-permanent public\nzone-permanent   ports: 25/tcp 587/tcp\n"
+        + "".join(f"direct-runtime {line}\n" for line in old)
+        + "".join(f"direct-permanent {line}\n" for line in DIRECT[:3])
+    )
+    changes = FirewallLockdown().check(ctx(facts_(text), EL8))
+    assert [c.summary for c in changes] == [
+        f"lock down inbound 25, 465, 587 except from {CTRL} (firewalld direct rules, "
+        "replacing a lockdown that allowed 10.77.1.1, 10.77.1.99)"
+    ]
+    verbs = [a.argv[2] for a in changes[0].actions]
+    assert verbs == ["--add-rule", "--remove-rule"]  # runtime only: the permanent copy is right
+
+
+def test_firewalld_opens_only_missing_ports_and_never_closes() -> None:
+    text = (
+        "tool firewall-cmd\nfirewalld running\n"
+        "zone-runtime internal (active)\nzone-runtime   services: smtp smtps\n"
+        "zone-permanent internal\nzone-permanent   services: smtp smtps\n"
+        + "".join(f"direct-runtime {line}\n" for line in DIRECT[:3])
+        + "".join(f"direct-permanent {line}\n" for line in DIRECT[:3])
+    )
+    changes = FirewallLockdown().check(ctx(facts_(text), EL7))
+    assert [c.summary for c in changes] == ["open tcp 587 in firewalld zone internal"]
+    assert FirewallLockdown().check(ctx(facts_(text), EL7, submission=False)) == []
+
+
+def test_el6_open_chain_follows_the_vars() -> None:
+    services = {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)}
+    locked = facts_(IPT_LOCKED_OPEN.replace("tool nft\n", ""), services=services)
+    assert FirewallLockdown().check(ctx(locked, EL6)) == []
+    changes = FirewallLockdown().check(ctx(locked, EL6, submission=False, smtps=True))
+    assert [c.summary for c in changes] == ["open tcp 25, 465 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
+    # Debian's iptables has no stock ruleset to open.
+    assert FirewallLockdown().check(ctx(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN)) == []
+
+
+def test_direct_rule_argv_round_trip() -> None:
+    for rule in desired_direct("2001:db8::1"):
+        assert parse_direct_rules([" ".join(rule.argv())]) == (rule,)
+    assert {r.ipv for r in desired_direct("2001:db8::1") if r.priority == 0} == {"ipv6"}
+    assert DirectRule("ipv4", "filter", "INPUT", 0, ("-j", "ACCEPT")).source is None

@@ -1,0 +1,166 @@
+"""The master.cf editor: submission/smtps entries edited in place, the rest kept byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioner.desired import MASTER_CF
+from provisioner.inventory import MailVars
+from provisioner.model import Facts, FileState, WriteFile
+from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.steps.base import Context, StepError
+from provisioner.steps.master_cf import (
+    MasterCf,
+    commented_entries,
+    desired_tokens,
+    edit,
+    parse,
+    port_of,
+    render,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "steps" / "master_cf"
+
+
+def stock(platform: str) -> str:
+    case = json.loads((DATA / f"{platform}-fresh-installed.json").read_text())
+    return case["facts"]["files"][MASTER_CF]["content"]
+
+
+def active(text: str) -> list[tuple[str, ...]]:
+    return [s.tokens for s in parse(text)[1]]
+
+
+def test_parse_entries_continuations_and_comments_between_them():
+    text = (
+        "# header\n"
+        "smtp      inet  n       -       y       -       -       smtpd\n"
+        "relay     unix  -       -       y       -       -       smtp\n"
+        "        -o syslog_name=postfix/$service_name\n"
+        "#       -o smtp_helo_timeout=5\n"
+        "\n"
+        "\t-o smtp_fallback_relay=\n"
+        "# trailing comment\n"
+        "showq     unix  n       -       y       -       -       showq\n"
+    )
+    lines, services = parse(text)
+    assert [s.name for s in services] == ["smtp", "relay", "showq"]
+    relay = services[1]
+    assert relay.tokens[8:] == ("-o", "syslog_name=postfix/$service_name", "-o", "smtp_fallback_relay=")
+    # the block ends at its last continuation line: the trailing comment is not ours
+    assert (relay.start, relay.end) == (2, 7)
+
+
+def test_port_names():
+    assert port_of("submission") == port_of("127.0.0.1:submission") == port_of("587") == "587"
+    assert port_of("smtps") == port_of("submissions") == port_of("[::1]:465") == "465"
+    assert port_of("smtp") is None
+
+
+@pytest.mark.parametrize("platform", [DEBIAN, EL6, EL7, EL8], ids=lambda p: p.name)
+def test_enable_replaces_the_stock_example_in_place(platform):
+    old = stock(platform.name)
+    new, notes = edit(old, {"587": True, "465": False}, platform)
+    assert notes == [("enable submission (port 587)", "")]
+    entries = [t for t in active(new) if port_of(t[0]) == "587"]
+    assert entries == [desired_tokens("587", platform)]
+    assert entries[0][4] == ("y" if platform.postfix_chroot else "n")
+    # where the commented example stood: right after the comment lines before it
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    at = old_lines.index(next(line for line in old_lines if line.startswith("#submission ")))
+    assert new_lines[at].startswith("submission ")
+    # everything else kept byte for byte: only the example block changed
+    template = next(c for c in commented_entries(old.splitlines(keepends=True)) if c.name == "submission")
+    kept_before = old.splitlines(keepends=True)[: template.start]
+    kept_after = old.splitlines(keepends=True)[template.end :]
+    assert new == "".join(kept_before + render(desired_tokens("587", platform)) + kept_after)
+    # and a second edit changes nothing
+    assert edit(new, {"587": True, "465": False}, platform) == (new, [])
+
+
+def test_el6_has_no_relay_restrictions_but_a_recipient_restriction():
+    tokens = desired_tokens("587", EL6)
+    assert not any(t.startswith("smtpd_relay_restrictions") for t in tokens)
+    assert "smtpd_recipient_restrictions=permit_sasl_authenticated,reject" in tokens
+    for platform in (DEBIAN, EL7, EL8):
+        assert "smtpd_relay_restrictions=permit_sasl_authenticated,reject" in desired_tokens("587", platform)
+
+
+def test_smtps_uses_each_familys_name_and_wrapper_mode():
+    assert desired_tokens("465", DEBIAN)[0] == "submissions"
+    assert desired_tokens("465", EL7)[0] == "smtps"
+    assert "smtpd_tls_wrappermode=yes" in desired_tokens("465", EL7)
+    assert "smtpd_tls_security_level=encrypt" in desired_tokens("465", EL7)
+
+
+def test_disable_comments_out_and_enable_again_round_trips():
+    enabled, _ = edit(stock("debian12"), {"587": True, "465": True}, DEBIAN)
+    disabled, notes = edit(enabled, {"587": False, "465": False}, DEBIAN)
+    assert notes == [
+        ("disable submission (port 587, commented out)", ""),
+        ("disable submissions (port 465, commented out)", ""),
+    ]
+    assert not [t for t in active(disabled) if port_of(t[0])]
+    assert edit(disabled, {"587": False, "465": False}, DEBIAN) == (disabled, [])
+    again, _ = edit(disabled, {"587": True, "465": True}, DEBIAN)
+    assert again == enabled
+
+
+def test_drifted_entry_is_replaced_with_details():
+    text = (
+        "smtp      inet  n       -       n       -       -       smtpd\n"
+        "127.0.0.1:submission inet n - y - - smtpd\n"
+        "  -o smtpd_tls_security_level=encrypt\n"
+        "  -o milter_macro_daemon_name=ORIGINATING\n"
+        "587 inet n - n - - smtpd\n"
+        "pickup    unix  n       -       n       60      1       pickup\n"
+    )
+    new, [(head, detail)] = edit(text, {"587": True, "465": False}, EL7)
+    assert head == "update submission (port 587)"
+    assert detail.startswith("rename 127.0.0.1:submission to submission, set chroot n (was y), add -o syslog_name=")
+    assert "remove -o milter_macro_daemon_name=ORIGINATING" in detail and detail.endswith("remove 1 more entry for port 587")
+    assert [t[0] for t in active(new)] == ["smtp", "submission", "pickup"]
+
+
+def test_whitespace_only_differences_are_not_drift():
+    tokens = desired_tokens("587", EL8)
+    spaced = "submission   inet n - n - - smtpd\n" + "".join(f"\t-o {o}\n" for o in tokens[9::2])
+    text = "smtp inet n - n - - smtpd\n" + spaced
+    assert edit(text, {"587": True, "465": False}, EL8) == (text, [])
+
+
+def test_no_example_and_no_entry_inserts_after_smtp():
+    text = "smtp      inet  n       -       n       -       -       smtpd\npickup    unix  n       -       n       60      1       pickup"
+    new, _ = edit(text, {"587": True, "465": True}, EL8)
+    names = [t[0] for t in active(new)]
+    assert names == ["smtp", "submission", "smtps", "pickup"]
+    assert new.endswith("pickup\n")
+
+
+def _ctx(facts: Facts, platform=DEBIAN, **vars) -> Context:
+    v = MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **vars})
+    return Context("h", v, platform, facts)
+
+
+def test_dry_run_and_real_run_say_the_same_on_a_fresh_host():
+    dry = MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")})))
+    real_state = FileState(MASTER_CF, exists=True, content=stock("debian12"), mode="644", owner="root", group="root",
+                           from_package="postfix")
+    real = MasterCf().check(_ctx(Facts(files={MASTER_CF: real_state})))
+    assert [c.summary for c in dry] == [c.summary for c in real] == [
+        f"enable submission (port 587) in {MASTER_CF} (file as shipped by postfix)"
+    ]
+    assert dry[0].actions == () and isinstance(real[0].actions[0], WriteFile)
+    assert real[0].notify == frozenset({"postfix:reload"})
+    # with both off, neither run has anything to do
+    for facts in (Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")}), Facts(files={MASTER_CF: real_state})):
+        assert MasterCf().check(_ctx(facts, submission=False)) == []
+
+
+def test_missing_master_cf_fails_loudly():
+    with pytest.raises(StepError, match="h: cannot enable submission \\(port 587\\): /etc/postfix/master.cf is missing"):
+        MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF)})))
+    assert MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF)}), submission=False)) == []

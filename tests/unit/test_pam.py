@@ -1,0 +1,279 @@
+"""The pam step: the /etc/pam.d/smtp editor, the link probe, membership, and its data cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
+from provisioner.facts import FactSpec
+from provisioner.facts.serialize import facts_from_dict
+from provisioner.inventory import MailVars
+from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
+from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.steps.base import Context
+from provisioner.steps.pam import (
+    LINK_PROBE,
+    Link,
+    Pam,
+    PamError,
+    allow_file_content,
+    first_directive,
+    new_pam_smtp,
+    parse_link,
+    put_first,
+    restriction_first,
+)
+
+CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "pam"
+PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+EL_SHIPPED = "#%PAM-1.0\nauth       include\tpassword-auth\naccount    include\tpassword-auth\n"
+
+
+def _vars(**extra) -> MailVars:
+    return MailVars(myhostname="mail.example.com", mydomain="example.com", **extra)
+
+
+def _ctx(facts: Facts, platform=DEBIAN, **vars) -> Context:
+    return Context(host="mx1", vars=_vars(**vars), platform=platform, facts=facts)
+
+
+# ------------------------------------------------------------ the editor
+
+
+def test_first_directive_skips_comments_and_blanks():
+    assert first_directive("#%PAM-1.0\n\n  # x\nauth include a\n") == "auth include a"
+    assert first_directive("# only comments\n") is None
+
+
+def test_put_first_keeps_leading_comments_on_top():
+    new = put_first(EL_SHIPPED)
+    assert new.splitlines() == [
+        "#%PAM-1.0",
+        PAM_LISTFILE_LINE,
+        "auth       include\tpassword-auth",
+        "account    include\tpassword-auth",
+    ]
+    assert restriction_first(new)
+
+
+def test_put_first_moves_the_line_rather_than_copying_it():
+    text = "@include common-auth\n" + PAM_LISTFILE_LINE + "\n@include common-account\n"
+    new = put_first(text)
+    assert new == PAM_LISTFILE_LINE + "\n@include common-auth\n@include common-account\n"
+    assert new.count("pam_listfile") == 1
+
+
+def test_put_first_is_idempotent_and_whitespace_tolerant():
+    once = put_first(EL_SHIPPED)
+    assert put_first(once) == once
+    spaced = "auth   required   pam_listfile.so onerr=fail item=group sense=allow file=/etc/pam.d/mail_auth_group.allow\n"
+    assert restriction_first(spaced) and put_first(spaced) == spaced
+
+
+def test_put_first_on_empty_or_comment_only_file():
+    assert put_first("") == PAM_LISTFILE_LINE + "\n"
+    assert put_first("# c") == "# c\n" + PAM_LISTFILE_LINE + "\n"
+
+
+def test_a_different_listfile_line_is_not_ours():
+    other = PAM_LISTFILE_LINE.replace("sense=allow", "sense=deny")
+    assert not restriction_first(other + "\n")
+    assert put_first(other + "\n") == PAM_LISTFILE_LINE + "\n" + other + "\n"
+
+
+def test_new_file_per_family():
+    assert new_pam_smtp(DEBIAN.pam_smtp_tail) == (
+        PAM_LISTFILE_LINE + "\n@include common-auth\n@include common-account\n"
+    )
+    assert new_pam_smtp(EL7.pam_smtp_tail).splitlines()[0] == PAM_LISTFILE_LINE
+
+
+def test_allow_file_lists_one_group_per_line_and_nothing_else():
+    # as verified by hand on Debian 12 (11 bytes); pam_listfile has no comments
+    assert allow_file_content(["mail_login"]) == "mail_login\n"
+    assert allow_file_content(["a", "b"]) == "a\nb\n"
+
+
+# ------------------------------------------------------------ the link probe
+
+
+def test_parse_link():
+    assert parse_link("") is None
+    assert parse_link("L\t/etc/pam.d/smtp.postfix\t1\n") == Link("/etc/pam.d/smtp.postfix", True)
+    assert parse_link("L\t/etc/alternatives/mta-pam\t0\n") == Link("/etc/alternatives/mta-pam", False)
+    assert parse_link("L\t\t0\n") == Link("", False)
+
+
+def test_fact_spec_asks_for_users_group_and_link():
+    spec = Pam().facts(_vars(mail_users=["alice", "bob"], mail_group="smtp_users"))
+    assert isinstance(spec, FactSpec)
+    assert spec.users == ("alice", "bob") and spec.groups == ("smtp_users",)
+    assert PAM_SMTP in spec.files and PAM_ALLOW_FILE in spec.files
+    assert [p.name for p in spec.extra] == [LINK_PROBE]
+    assert all(p.name.startswith("pam") for p in spec.extra)
+
+
+def test_link_probe_script_on_a_real_link(tmp_path):
+    """The probe script, run by /bin/sh against a temporary tree shaped like EL's alternatives."""
+    import subprocess
+
+    from provisioner.steps import pam
+
+    target = tmp_path / "smtp.postfix"
+    target.write_text(EL_SHIPPED)
+    alt = tmp_path / "mta-pam"
+    alt.symlink_to(target)
+    link = tmp_path / "smtp"
+    link.symlink_to(alt)
+    script = pam.LINK_SCRIPT.replace(PAM_SMTP, str(link))
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert parse_link(out) == Link(str(target), True)
+    target.unlink()
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert parse_link(out).target_exists is False
+    link.unlink()
+    link.write_text("x")
+    assert subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout == ""
+
+
+# ------------------------------------------------------------ the step
+
+
+def test_missing_user_fails_naming_user_and_host():
+    facts = Facts(users={"alice": UserState("alice", ("alice",))})
+    with pytest.raises(PamError) as err:
+        Pam().check(_ctx(facts, mail_users=["alice", "ghost"]))
+    assert "ghost" in str(err.value) and "mx1" in str(err.value) and "alice" not in str(err.value)
+
+
+def test_fresh_host_dry_run_predicts_group_and_members():
+    facts = Facts(users={"alice": UserState("alice", ("alice",)), "bob": UserState("bob", ("bob", "users"))})
+    changes = Pam().check(_ctx(facts, mail_users=["alice", "bob", "alice"]))
+    assert [c.summary for c in changes] == [
+        f"write {PAM_ALLOW_FILE}",
+        "create group mail_login",
+        "add alice to group mail_login",
+        "add bob to group mail_login",
+        f"create {PAM_SMTP}",
+    ]
+    # only what can take access away restarts saslauthd (its -c cache keeps old logins)
+    assert [sorted(c.notify) for c in changes] == [["saslauthd:restart"], [], [], [], ["saslauthd:restart"]]
+    after = apply_effects(facts, changes)
+    assert after.groups["mail_login"] == ("alice", "bob")
+    assert "mail_login" in after.users["alice"].groups
+    assert Pam().check(_ctx(after, mail_users=["alice", "bob"])) == []
+
+
+def test_primary_group_counts_as_membership():
+    facts = Facts(
+        users={"alice": UserState("alice", ("mail_login",))},
+        groups={"mail_login": ()},
+        files={
+            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=new_pam_smtp(DEBIAN.pam_smtp_tail)),
+            PAM_ALLOW_FILE: FileState(PAM_ALLOW_FILE, exists=True, content=allow_file_content(["mail_login"]),
+                                      mode="644", owner="root", group="root"),
+        },
+    )
+    assert Pam().check(_ctx(facts, mail_users=["alice"], exclusive_membership=True)) == []
+
+
+def test_exclusive_membership_removes_only_strangers():
+    facts = Facts(
+        users={"alice": UserState("alice", ("alice", "mail_login"))},
+        groups={"mail_login": ("alice", "bob", "carol")},
+    )
+    changes = Pam().check(_ctx(facts, mail_users=["alice"], exclusive_membership=True))
+    removals = [c for c in changes if c.summary.startswith("remove")]
+    assert [c.summary for c in removals] == [
+        "remove bob from group mail_login (exclusive membership)",
+        "remove carol from group mail_login (exclusive membership)",
+    ]
+    assert [a.describe() for c in removals for a in c.actions] == [
+        "gpasswd -d bob mail_login",
+        "gpasswd -d carol mail_login",
+    ]
+    assert apply_effects(facts, removals).groups["mail_login"] == ("alice",)
+    # without the option, strangers stay
+    kept = Pam().check(_ctx(facts, mail_users=["alice"]))
+    assert not any(c.summary.startswith("remove") for c in kept)
+
+
+def test_symlink_is_written_through_and_rollback_knows_the_target():
+    facts = Facts(
+        users={},
+        groups={"mail_login": ()},
+        files={
+            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="777", owner="root", group="root"),
+            "/etc/pam.d/smtp.postfix": FileState("/etc/pam.d/smtp.postfix", exists=True, content=EL_SHIPPED,
+                                                 mode="644", owner="root", group="root"),
+            PAM_ALLOW_FILE: FileState(PAM_ALLOW_FILE, exists=True, content=allow_file_content(["mail_login"]),
+                                      mode="644", owner="root", group="root"),
+        },
+        extra={LINK_PROBE: Link("/etc/pam.d/smtp.postfix", True)},
+    )
+    (change,) = Pam().check(_ctx(facts, EL7))
+    (write,) = change.actions
+    assert isinstance(write, WriteFile) and write.path == "/etc/pam.d/smtp.postfix" and write.mode == "644"
+    assert change.writes == ("/etc/pam.d/smtp.postfix",)
+    after = apply_effects(facts, [change])
+    assert Pam().check(_ctx(after, EL7)) == []
+
+
+def test_link_to_an_ungathered_target_is_not_in_writes():
+    facts = Facts(
+        groups={"mail_login": ()},
+        files={PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="777")},
+        extra={LINK_PROBE: Link("/etc/pam.d/smtp.other", True)},
+    )
+    change = Pam().check(_ctx(facts, EL8))[-1]
+    assert change.actions[0].path == "/etc/pam.d/smtp.other"
+    assert change.writes == ()  # a rollback must not delete a file it did not know existed
+
+
+def test_dangling_link_is_replaced_by_a_file():
+    facts = Facts(groups={"mail_login": ()}, extra={LINK_PROBE: Link("/etc/alternatives/mta-pam", False)})
+    change = Pam().check(_ctx(facts, EL7))[-1]
+    assert change.summary == f"create {PAM_SMTP}" and change.actions[0].path == PAM_SMTP
+
+
+@pytest.mark.parametrize("fresh", sorted(CASES.glob("el*-fresh.json")), ids=lambda p: p.stem)
+def test_dry_run_and_real_run_plan_the_same(fresh):
+    installed = fresh.with_name(fresh.stem + "-installed.json")
+    a, b = json.loads(fresh.read_text()), json.loads(installed.read_text())
+    assert [e["summary"] for e in a["expected"]] == [e["summary"] for e in b["expected"]]
+
+
+@pytest.mark.parametrize("path", sorted(CASES.glob("*.json")), ids=lambda p: p.stem)
+def test_effects_converge(path):
+    case = json.loads(path.read_text())
+    from provisioner.steps.pam import parse_link as parse
+
+    raw = case["facts"].get("extra", {})
+    facts = facts_from_dict({**case["facts"], "extra": {}})
+    if LINK_PROBE in raw:
+        facts = facts.replace(extra={LINK_PROBE: parse(raw[LINK_PROBE])})
+    vars = MailVars.model_validate(case["vars"])
+    ctx = Context(host="case", vars=vars, platform=PLATFORMS[case["platform"]], facts=facts)
+    after = apply_effects(facts, Pam().check(ctx))
+    left = Pam().check(Context(host="case", vars=vars, platform=ctx.platform, facts=after))
+    # only a shipped file whose text is still unknown (dry run) may remain, without actions
+    assert all(c.actions == () for c in left)
+
+
+def test_data_cases(monkeypatch):
+    """This step's data cases, run even before the step is registered in provisioner.steps."""
+    import test_step_cases as cases  # tests/unit is on sys.path (pytest's rootdir-relative import)
+
+    from provisioner.steps.sasl import Sasl
+
+    names = {step.name for step in cases.ALL_STEPS}
+    extra = [s for s in (Sasl(), Pam()) if s.name not in names]
+    monkeypatch.setattr(cases, "ALL_STEPS", [*cases.ALL_STEPS, *extra])
+    monkeypatch.setattr(cases, "STEPS_BY_NAME", {**cases.STEPS_BY_NAME, **{s.name: s for s in extra}})
+    paths = sorted(CASES.glob("*.json"))
+    assert len(paths) >= 12
+    for path in paths:
+        cases.test_step_case(path)
