@@ -49,7 +49,7 @@ def progress_logger(console: Console):
 
 
 def print_error(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
 
 
 def print_report(console: Console, report: RunReport, show_diff: bool = True) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from provisioner.facts import FactSpec, Probe, parse_lines
 from provisioner.inventory import MailVars
-from provisioner.model import Change, Facts, ServiceState
+from provisioner.model import Change, Facts, ServiceState, Shell
 from provisioner.steps.base import Context, Step
 
 PROCESS_PROBE = "services_processes"
@@ -66,8 +66,25 @@ class Services(Step):
         )
 
     def recovery(self, initial: Facts, platform) -> tuple:
-        """After a failed restart and the rollback of the files: bring back what ran before."""
-        return tuple(platform.restart(service) for service in ORDER if running(initial, service))
+        """After a failure and the rollback of the files: put back in service what ran before.
+
+        A running Postfix is reloaded (no downtime; it may have loaded the
+        configuration that was just rolled back); a stopped one is restarted.
+        saslauthd is restarted only if it stopped.
+        """
+        actions = []
+        for service in ORDER:
+            if not running(initial, service):
+                continue
+            when_running = platform.reload(service).render() if service == "postfix" else "true"
+            actions.append(
+                Shell(
+                    "if pgrep -x {0} >/dev/null 2>&1; then " + when_running + "; else "
+                    + platform.restart(service).render() + "; fi",
+                    (DAEMONS[service],),
+                )
+            )
+        return tuple(actions)
 
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
