@@ -1,6 +1,6 @@
 # Bootstrap and entry points. Everything real lives in tasks.py / provisioner/.
 #   make bootstrap   host checks, system packages (only if missing), .venv
-#   make demo|test|bench|lab-up|lab-down
+#   make demo|test|lab-up|lab-down
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -12,7 +12,7 @@ HOST_TOOLS := systemd-nspawn:systemd-container mmdebstrap:mmdebstrap ip:iproute2
 
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
-.PHONY: bootstrap host-check host-packages demo test bench lab-up lab-down
+.PHONY: bootstrap host-check host-packages demo test lab-up lab-down
 
 bootstrap: $(VENV)/.stamp
 
@@ -46,9 +46,6 @@ demo: bootstrap
 
 test: bootstrap
 	$(VENV)/bin/python -m pytest -q tests
-
-bench: bootstrap
-	$(VENV)/bin/invoke bench
 
 lab-up: bootstrap
 	$(VENV)/bin/invoke lab.up --hosts $(HOSTS)

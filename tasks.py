@@ -58,7 +58,7 @@ def check_inventory(c, inventory=DEFAULT_INVENTORY):
 @task
 def demo(c):
     """Boot a lab host, provision it, verify it and print the recap."""
-    from provisioner.lab.demo import run_demo
+    from provisioner.demo import run_demo
 
     _exit(run_demo())
 

@@ -11,6 +11,7 @@ from provisioner.inventory import Host, InventoryError
 from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
 from provisioner.facts import FactError, gather_with_raw
+from provisioner.steps.base import StepError
 from provisioner.runner import EXIT_FAILED, EXIT_OK, RunOptions, fact_spec, run
 from provisioner.steps import ALL_STEPS
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
@@ -45,8 +46,8 @@ def mailbox_reader(conn: HostConnection, host: Host):
     return read
 
 
-def verify_host(host: Host, conn: HostConnection | None):
-    from provisioner.verify import Credentials, VerifyTarget, verify
+def verify_target(host: Host, conn: HostConnection | None):
+    from provisioner.verify import Credentials, VerifyTarget
 
     creds = credentials.load(host.name, host.vars.verify_credentials_file)
     member = Credentials(creds.user, creds.password) if creds.user and creds.password else None
@@ -55,10 +56,11 @@ def verify_host(host: Host, conn: HostConnection | None):
         if creds.outsider_user and creds.outsider_password
         else None
     )
-    if member is None:
+    if member is None or outsider is None:
         raise credentials.CredentialsError(
-            f"{host.name}: no credentials for verify: set verify_credentials_file in the inventory "
-            f"or {credentials.ENV['user']} and {credentials.ENV['password']}"
+            f"{host.name}: verify needs a mail user in {host.vars.mail_group} and a real account outside it "
+            f"(to prove the group restriction): set verify_credentials_file in the inventory, or "
+            f"{', '.join(credentials.ENV.values())}"
         )
     target = VerifyTarget(
         host=host.name,
@@ -70,12 +72,22 @@ def verify_host(host: Host, conn: HostConnection | None):
         foreign_recipient=host.vars.verify_foreign_recipient,
         local_delivery_to=host.vars.verify_local_delivery if conn is not None else None,
     )
+    return target
+
+
+def verify_host(host: Host, conn: HostConnection | None):
+    from provisioner.verify import verify
+
+    target = verify_target(host, conn)
     reader = mailbox_reader(conn, host) if conn is not None and host.vars.verify_local_delivery else None
     return verify(target, mailbox_reader=reader)
 
 
 def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform):
-    return verify_host(host, conn)
+    try:
+        return verify_host(host, conn)
+    except credentials.CredentialsError as exc:
+        raise StepError(str(exc)) from exc
 
 
 def provision(
@@ -93,9 +105,10 @@ def provision(
     try:
         selected = _select(inventory_path, hosts, group, all_hosts)
         if verify and not dry_run:
+            # Before any host is touched: a run that cannot verify cannot lift the lockdown.
             for host in selected:
                 if host.vars.verify:
-                    credentials.load(host.name, host.vars.verify_credentials_file)
+                    verify_target(host, None)
     except (InventoryError, credentials.CredentialsError) as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED

@@ -55,7 +55,6 @@ class MailVars(_Strict):
     verify_credentials_file: str | None = None
     verify_foreign_recipient: str = "relay-test@example.invalid"
     verify_local_delivery: str | None = None
-    lab: bool = False
 
     @field_validator("myhostname", "mydomain")
     @classmethod

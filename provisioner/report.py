@@ -71,7 +71,7 @@ def print_report(console: Console, report: RunReport, show_diff: bool = True) ->
         if host.verify is not None:
             print_verify(console, host.verify, failures_only=True)
         if host.error:
-            console.print(f"  [bold red]error:[/bold red] {escape(host.error)}")
+            console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error) or '')}")
     print_recap(console, report)
 
 
@@ -129,7 +129,7 @@ def to_json(report: RunReport) -> dict:
             "changes": [
                 {"step": c.step, "summary": c.summary, "diff": redact(c.diff)} for c in host.changes
             ],
-            "error": host.error,
+            "error": redact(host.error),
             "duration_s": round(host.duration_s, 3),
             "round_trips": host.round_trips,
         }

@@ -21,7 +21,6 @@ SECRETS_PATH_PLACEHOLDER = "{secrets_path}"
 #: SECRETS_PATH_PLACEHOLDER is replaced by the secrets file's absolute path.
 LAB_GROUP_VARS: dict[str, Any] = {
     "mydomain": "example.test",
-    "lab": True,
     "firewall_when_missing": "install",
     "verify_credentials_file": SECRETS_PATH_PLACEHOLDER,
     # lab.up creates both accounts; only mailuser belongs in the group.

@@ -214,8 +214,13 @@ EL_IDS = {"centos", "rhel", "rocky", "almalinux", "ol", "fedora", "scientific", 
 
 def detect(os: OsRelease) -> Platform:
     ids = {os.id, *os.id_like}
+    if os.id == "debian" and os.major >= 12 or os.id == "ubuntu" and os.major >= 22:
+        return DEBIAN  # Postfix >= 3.6: compatibility_level 3.6 and ">=TLSv1.2" syntax
     if ids & {"debian", "ubuntu"}:
-        return DEBIAN
+        raise UnsupportedPlatform(
+            f"unsupported operating system {os.id} {os.version_id}: the Debian family needs Debian 12 or "
+            "Ubuntu 22.04 or newer (Postfix 3.6+)"
+        )
     if ids & EL_IDS:
         if os.major and os.major <= 6:
             return EL6

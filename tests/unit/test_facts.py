@@ -119,3 +119,9 @@ def test_extra_probe_output_goes_to_its_parser():
     spec = FactSpec(extra=(probe,))
     out = "\n@@B x_probe\nhi\n\n@@B end\n"
     assert parse_all(spec, split_output(out, "@@B")).extra == {"x_probe": "HI"}
+
+
+@pytest.mark.parametrize("os_id,version", [("debian", "11"), ("ubuntu", "20.04")])
+def test_debian_family_before_postfix_3_6_is_refused(os_id, version):
+    with pytest.raises(UnsupportedPlatform, match="Debian 12 or Ubuntu 22.04"):
+        detect(OsRelease(id=os_id, version_id=version))

@@ -51,7 +51,6 @@ groups:
     hosts: [lab1, lab2]
     vars:
       mydomain: example.test
-      lab: true
       firewall_when_missing: install
       verify_credentials_file: /work/main/inventories/lab-secrets.yaml
       main_cf:
@@ -95,7 +94,6 @@ def test_inventory_parses_back():
     assert group["hosts"] == ["lab1", "lab2", "lab3"]
     assert group["vars"]["verify_credentials_file"] == str(SECRETS)
     assert group["vars"]["main_cf"] == {"smtpd_sender_restrictions": None}
-    assert group["vars"]["lab"] is True
 
 
 def test_relative_secrets_path_becomes_absolute():
