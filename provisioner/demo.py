@@ -15,7 +15,7 @@ def run_demo() -> int:
     console.rule(f"[bold]2. dry run: the exact plan for {host} (exit code 2 = changes pending)")
     code = app.provision(inventory, [host], dry_run=True, show_diff=False)
     console.print(f"[dim]exit code {code}[/dim]")
-    console.rule(f"[bold]3. provision {host}: lockdown, configure, verify with a real SMTP client, open port 25")
+    console.rule(f"[bold]3. provision {host}: lock down, configure, verify, open port 25")
     code = app.provision(inventory, [host], show_diff=False)
     if code != 0:
         return code
