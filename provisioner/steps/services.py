@@ -48,6 +48,10 @@ def _mark(service: str, enabled: bool | None = None, active: bool | None = None)
     return effect
 
 
+def _literal(rendered: str) -> str:
+    return rendered.replace("{", "{{").replace("}", "}}")
+
+
 class Services(Step):
     name = "services"
 
@@ -77,10 +81,12 @@ class Services(Step):
             if not running(initial, service):
                 continue
             when_running = platform.reload(service).render() if service == "postfix" else "true"
+            restart = platform.restart(service).render()
             actions.append(
                 Shell(
-                    "if pgrep -x {0} >/dev/null 2>&1; then " + when_running + "; else "
-                    + platform.restart(service).render() + "; fi",
+                    # Rendered commands are already quoted; braces escaped for format().
+                    "if pgrep -x {0} >/dev/null 2>&1; then " + _literal(when_running) + "; else "
+                    + _literal(restart) + "; fi",
                     (DAEMONS[service],),
                 )
             )

@@ -100,3 +100,28 @@ def test_one_unreachable_host_does_not_stop_the_others(lab, tmp_path):
     hosts = outcome.report["hosts"]
     assert hosts["ghost"]["status"] == "unreachable"
     assert {hosts[name]["status"] for name in ("lab1", "lab2", "lab3")} <= {"ok", "pending"}
+
+
+def test_a_sudo_user_sees_the_same_plan_as_root(lab, tmp_path):
+    """A non-root user with NOPASSWD sudo: same facts (SSH_CONNECTION survives sudo), same plan."""
+    from conftest import ssh
+
+    pub = lab.key_path.with_suffix(".pub") if lab.key_path.with_suffix(".pub").exists() else None
+    key_line = pub.read_text().strip() if pub else ssh(lab, "lab3", "cat /root/.ssh/authorized_keys").stdout.strip()
+    ssh(lab, "lab3", "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
+                     "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh; "
+                     f"printf '%s\\n' '{key_line}' > /home/deploy/.ssh/authorized_keys; "
+                     "chown deploy:deploy /home/deploy/.ssh/authorized_keys; chmod 600 /home/deploy/.ssh/authorized_keys; "
+                     "echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy; chmod 440 /etc/sudoers.d/deploy")
+    inv = yaml.safe_load(lab.inventory_path.read_text())
+    inv["hosts"]["lab3"].update({"user": "deploy", "sudo": True})
+    inv_path = tmp_path / "inv.yaml"
+    inv_path.write_text(yaml.safe_dump(inv))
+    as_root = invoke("provision", "--inventory", str(lab.inventory_path), "--host", "lab3", "--dry-run", tmp=tmp_path)
+    as_deploy = invoke("provision", "--inventory", str(inv_path), "--host", "lab3", "--dry-run", tmp=tmp_path)
+    assert as_root.code in (0, 2) and as_deploy.code == as_root.code, as_deploy.out
+    assert as_deploy.summaries("lab3") == as_root.summaries("lab3")
+
+    ssh(lab, "lab3", "rm -f /etc/sudoers.d/deploy")
+    refused = invoke("provision", "--inventory", str(inv_path), "--host", "lab3", "--dry-run", tmp=tmp_path)
+    assert refused.code == 1 and "sudo needs a password for deploy" in refused.report["hosts"]["lab3"]["error"]
