@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from provisioner.facts import FactSpec, FactError, gather
-from provisioner.inventory import Host
+from provisioner.inventory import Host, MailVars
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.model import Change, Facts, Shell, backup_path
 from provisioner.platforms import Platform, UnsupportedPlatform, detect
@@ -128,26 +128,19 @@ class HostRun:
         platform = detect(facts.os)
         self.platform = platform
         self.report.platform = platform.name
-        notified: frozenset[str] = frozenset()
         verifying = self.options.verify and host.vars.verify and self.verifier is not None
         step_options = {"verify": verifying}
 
-        for step in STEPS:
-            ctx = Context(host.name, host.vars, platform, facts, dry_run, notified, step_options)
-            changes = step.check(ctx)
-            self._record(changes)
-            for change in changes:
-                notified |= change.notify
-            if not changes:
-                continue
-            if dry_run:
-                facts = _effects(facts, changes)
-                continue
-            self._apply(conn, step, changes, facts)
+        def apply(step: Step, changes: list[Change], before: Facts) -> Facts:
+            self._apply(conn, step, changes, before)
             if step.refresh_after_apply:
-                facts = step.reconcile(facts, self._gather(conn, spec), changes, platform)
-            else:
-                facts = _effects(facts, changes)
+                return step.reconcile(before, self._gather(conn, spec), changes, platform)
+            return _effects(before, changes)
+
+        facts, notified = walk_steps(
+            STEPS, host.name, host.vars, platform, facts, step_options, frozenset(), dry_run,
+            None if dry_run else apply, self._record,
+        )
 
         if not dry_run and verifying:
             self.log(host.name, "verifying with a real SMTP client")
@@ -163,13 +156,10 @@ class HostRun:
                     raise StepFailed(f"verify failed ({len(failed)} check(s)){detail}; {restored or 'nothing to restore'}")
                 raise StepFailed(f"verify failed ({len(failed)} check(s)); the port-25 lockdown stays in place{detail}")
 
-        for step in POST_VERIFY_STEPS:
-            ctx = Context(host.name, host.vars, platform, facts, dry_run, notified, step_options)
-            changes = step.check(ctx)
-            self._record(changes)
-            if changes and not dry_run:
-                self._apply(conn, step, changes, facts)
-                facts = _effects(facts, changes)
+        walk_steps(
+            POST_VERIFY_STEPS, host.name, host.vars, platform, facts, step_options, notified, dry_run,
+            None if dry_run else apply, self._record,
+        )
 
         if self.report.changes:
             self.report.status = "pending" if dry_run else "changed"
@@ -220,6 +210,46 @@ class HostRun:
         paths = sorted({path for path, _ in self.written})
         self.written.clear()
         return ", ".join(paths)
+
+
+Applier = Callable[[Step, list[Change], Facts], Facts]
+
+
+def walk_steps(
+    steps: list[Step],
+    host_name: str,
+    vars: MailVars,
+    platform: Platform,
+    facts: Facts,
+    options: dict,
+    notified: frozenset[str],
+    dry_run: bool,
+    apply: Applier | None,
+    record: Callable[[list[Change]], None],
+) -> tuple[Facts, frozenset[str]]:
+    """Check each step against the facts and carry the facts forward.
+
+    The one path shared by a dry run (``apply`` None: predicted effects) and a
+    real run (``apply`` sends the changes and returns the facts after them).
+    """
+    for step in steps:
+        changes = step.check(Context(host_name, vars, platform, facts, dry_run, notified, options))
+        record(changes)
+        for change in changes:
+            notified |= change.notify
+        if changes:
+            facts = apply(step, changes, facts) if apply else _effects(facts, changes)
+    return facts, notified
+
+
+def plan(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> list[Change]:
+    """The changes a dry run lists for a host in this state (pure: no host needed)."""
+    platform = detect(facts.os)
+    changes: list[Change] = []
+    options = {"verify": verify}
+    facts, notified = walk_steps(STEPS, host_name, vars, platform, facts, options, frozenset(), True, None, changes.extend)
+    walk_steps(POST_VERIFY_STEPS, host_name, vars, platform, facts, options, notified, True, None, changes.extend)
+    return changes
 
 
 def _effects(facts: Facts, changes: list[Change]) -> Facts:

@@ -57,11 +57,17 @@ class Platform:
                     "echo 'postfix postfix/main_mailer_type select No configuration' "
                     "| debconf-set-selections"
                 ),
+                # A policy-rc.d of the host's own is put aside and back; ours is
+                # removed whatever apt does (the step runs under set -e).
                 Shell(
-                    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; "
-                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-                    "-o Dpkg::Options::=--force-confold " + placeholders + "; "
-                    "_rc=$?; rm -f /usr/sbin/policy-rc.d; [ $_rc -eq 0 ]",
+                    "_saved=; if [ -e /usr/sbin/policy-rc.d ]; then "
+                    "mv -f /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.provisioner-saved; _saved=1; fi; "
+                    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; "
+                    "_rc=0; {{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                    "--no-install-recommends -o Dpkg::Options::=--force-confold " + placeholders + "; }} || _rc=$?; "
+                    "rm -f /usr/sbin/policy-rc.d; "
+                    "if [ -n \"$_saved\" ]; then mv -f /usr/sbin/policy-rc.d.provisioner-saved /usr/sbin/policy-rc.d; fi; "
+                    "[ $_rc -eq 0 ]",
                     names,
                 ),
             )

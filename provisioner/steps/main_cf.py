@@ -18,7 +18,8 @@ from provisioner.model import Change, FileState, WriteFile
 from provisioner.steps.base import Context, Step, unified_diff
 
 ACTIVE_RE = re.compile(r"^([A-Za-z0-9_]+)\s*=\s?(.*)$")
-COMMENTED_RE = re.compile(r"^#\s*([A-Za-z0-9_]+)\s*=")
+# "#key = value" is a commented-out setting; "# key = (prose)" is a sentence about it.
+COMMENTED_RE = re.compile(r"^#([A-Za-z0-9_]+)\s*=")
 RESTART_KEYS = {"inet_interfaces", "inet_protocols", "compatibility_level"}
 HEADER = "# Postfix main.cf, managed by provisioner: managed keys are rewritten on each run.\n"
 

@@ -14,6 +14,12 @@ from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
 
 
+# Packages this run installs: what they bring is set up explicitly (enabled at
+# boot...) rather than trusting each distribution's install-time defaults,
+# which a dry run cannot see.
+INSTALLED_THIS_RUN = "packages_installed_this_run"
+
+
 def _all_names() -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for platform in ALL:
@@ -52,8 +58,9 @@ def predict_install(facts: Facts, platform: Platform, names: tuple[str, ...]) ->
             commands |= {"postconf", "postmap", "postalias", "newaliases", "postfix"}
         if name in ("sasl2-bin", "cyrus-sasl"):
             commands |= {"saslauthd", "testsaslauthd"}
+    extra = {**facts.extra, INSTALLED_THIS_RUN: frozenset(facts.extra.get(INSTALLED_THIS_RUN, ())) | set(names)}
     return facts.replace(packages=packages, files=files, users=users, groups=groups,
-                         services=services, commands=frozenset(commands))
+                         services=services, commands=frozenset(commands), extra=extra)
 
 
 def predict_remove(facts: Facts, names: tuple[str, ...]) -> Facts:
@@ -80,17 +87,8 @@ class Packages(Step):
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
-        if ctx.vars.remove_sendmail:
-            present = tuple(name for name in platform.sendmail_packages if name in facts.packages)
-            if present:
-                changes.append(
-                    Change(
-                        step=self.name,
-                        summary="remove " + ", ".join(present),
-                        actions=platform.remove(present),
-                        effect=lambda f, names=present: predict_remove(f, names),
-                    )
-                )
+        # Postfix first: it takes over as the MTA, so purging sendmail afterwards
+        # does not take with it the packages that need one (bsd-mailx, cron...).
         missing = tuple(name for name in platform.mail_packages if name not in facts.packages)
         if missing:
             changes.append(
@@ -102,6 +100,17 @@ class Packages(Step):
                     effect=lambda f, names=missing, p=platform: predict_install(f, p, names),
                 )
             )
+        if ctx.vars.remove_sendmail:
+            present = tuple(name for name in platform.sendmail_packages if name in facts.packages)
+            if present:
+                changes.append(
+                    Change(
+                        step=self.name,
+                        summary="remove " + ", ".join(present),
+                        actions=platform.remove(present),
+                        effect=lambda f, names=present: predict_remove(f, names),
+                    )
+                )
         return changes
 
     def reconcile(self, before: Facts, after: Facts, changes: list[Change], platform: Platform) -> Facts:
@@ -113,4 +122,5 @@ class Packages(Step):
                 now = files.get(path)
                 if now is not None and now.exists and not (was and was.exists):
                     files[path] = FileState(**{**now.__dict__, "from_package": name})
-        return after.replace(files=files)
+        extra = {**after.extra, INSTALLED_THIS_RUN: frozenset(installed)}
+        return after.replace(files=files, extra=extra)

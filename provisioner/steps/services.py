@@ -17,6 +17,7 @@ from provisioner.facts import FactSpec, Probe, parse_lines
 from provisioner.inventory import MailVars
 from provisioner.model import Change, Facts, ServiceState, Shell
 from provisioner.steps.base import Context, Step
+from provisioner.steps.packages import INSTALLED_THIS_RUN
 
 PROCESS_PROBE = "services_processes"
 # Process name of each service's daemon.
@@ -95,9 +96,11 @@ class Services(Step):
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
+        installed = facts.extra.get(INSTALLED_THIS_RUN, frozenset())
+        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in installed}
         for service in ORDER:
             state = facts.services.get(service, ServiceState(service, exists=False))
-            if not state.enabled:
+            if not state.enabled or service in fresh:
                 changes.append(
                     Change(
                         step=self.name,

@@ -1,0 +1,235 @@
+"""The packages step: what an install is predicted to bring, and how a real install's facts are reconciled.
+
+A dry run plans later steps from predict_install (files of the packages to be
+installed: exists, content unknown, from_package); the real run re-reads the
+host and reconcile marks the same files from_package, content kept. Both
+must lead later steps to the same summaries.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioner.desired import MAIN_CF
+from provisioner.inventory import MailVars
+from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState, apply_effects
+from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
+from provisioner.steps.base import Context
+from provisioner.steps.main_cf import MainCf
+from provisioner.steps.packages import Packages, predict_install, predict_remove
+
+VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+DEBIAN_OS = OsRelease(id="debian", version_id="12")
+EL7_OS = OsRelease(id="centos", version_id="7", id_like=("rhel", "fedora"))
+EL7_PACKAGES = {
+    "postfix": "2.10.1-9.el7",
+    "cyrus-sasl": "2.1.26-24.el7_9",
+    "cyrus-sasl-lib": "2.1.26-24.el7_9",
+    "cyrus-sasl-plain": "2.1.26-24.el7_9",
+}
+
+
+EL_STOCK_MAIN_CF = """# Global Postfix configuration file.
+#myhostname = host.domain.tld
+inet_interfaces = localhost
+inet_protocols = all
+mydestination = $myhostname, localhost.$mydomain, localhost
+alias_maps = hash:/etc/aliases
+alias_database = hash:/etc/aliases
+"""
+
+
+def absent(*paths: str) -> dict[str, FileState]:
+    return {path: FileState(path=path) for path in paths}
+
+
+def fresh_debian() -> Facts:
+    # A bare Debian 12: group sasl comes from base-passwd, nothing of the mail packages.
+    return Facts(
+        os=DEBIAN_OS,
+        files=absent("/etc/postfix/master.cf", "/etc/aliases", "/etc/default/saslauthd", MAIN_CF),
+        groups={"sasl": ()},
+        services={
+            "postfix": ServiceState("postfix", exists=False),
+            "postfix@-": ServiceState("postfix@-", exists=False),
+            "saslauthd": ServiceState("saslauthd", exists=False),
+        },
+    )
+
+
+def fresh_el7() -> Facts:
+    return Facts(
+        os=EL7_OS,
+        packages={"cyrus-sasl-lib": "2.1.26-24.el7_9"},
+        files=absent(MAIN_CF, "/etc/postfix/master.cf", "/etc/pam.d/smtp", "/etc/sasl2/smtpd.conf", "/etc/sysconfig/saslauthd"),
+        services={"postfix": ServiceState("postfix", exists=False), "saslauthd": ServiceState("saslauthd", exists=False)},
+    )
+
+
+def check(step, platform, facts, **vars):
+    ctx = Context("case", VARS.model_copy(update=vars), platform, facts)
+    return step.check(ctx)
+
+
+# ---------------------------------------------------------------- predict_install
+
+
+def test_debian_install_predicts_package_files_with_unknown_content():
+    after = predict_install(fresh_debian(), DEBIAN, DEBIAN.mail_packages)
+    assert after.file("/etc/postfix/master.cf") == FileState("/etc/postfix/master.cf", exists=True, from_package="postfix")
+    assert after.file("/etc/aliases").from_package == "postfix"
+    assert after.file("/etc/default/saslauthd") == FileState("/etc/default/saslauthd", exists=True, from_package="sasl2-bin")
+    # "No configuration": Debian's postfix drops no main.cf
+    assert not after.file(MAIN_CF).exists
+    assert all(after.packages[name] == "(to be installed)" for name in DEBIAN.mail_packages)
+
+
+def test_debian_install_predicts_accounts_services_and_commands():
+    after = predict_install(fresh_debian(), DEBIAN, DEBIAN.mail_packages)
+    assert after.users["postfix"] == UserState("postfix", ("postfix",))  # not in sasl yet
+    assert "postdrop" in after.groups and after.groups["sasl"] == ()
+    # policy-rc.d keeps everything stopped: enabled postfix, disabled saslauthd, nothing active
+    assert after.services["postfix"] == ServiceState("postfix", enabled=True, active=False)
+    assert after.services["postfix@-"] == ServiceState("postfix@-", enabled=True, active=False)
+    assert after.services["saslauthd"] == ServiceState("saslauthd", enabled=False, active=False)
+    assert {"postconf", "postmap", "postalias", "newaliases", "postfix", "saslauthd", "testsaslauthd"} <= after.commands
+
+
+def test_install_keeps_a_file_that_already_exists():
+    # A purge leaves /etc/aliases behind (docs/notes/debian12-by-hand.md pitfall 12): not the package's file.
+    left = FileState("/etc/aliases", exists=True, content="postmaster:    root\n", mode="644", owner="root", group="root")
+    after = predict_install(fresh_debian().with_file(left), DEBIAN, ("postfix",))
+    assert after.file("/etc/aliases") == left
+
+
+def test_install_keeps_existing_service_state():
+    facts = fresh_debian().replace(services={"saslauthd": ServiceState("saslauthd", enabled=True, active=True)})
+    after = predict_install(facts, DEBIAN, ("sasl2-bin",))
+    assert after.services["saslauthd"] == ServiceState("saslauthd", enabled=True, active=True)
+
+
+@pytest.mark.parametrize("platform", [EL6, EL7, EL8], ids=lambda p: p.name)
+def test_el_install_predicts_main_cf_from_postfix_and_no_postfix_instance(platform):
+    after = predict_install(fresh_el7(), platform, ("postfix", "cyrus-sasl", "cyrus-sasl-plain"))
+    for path in ("/etc/postfix/main.cf", "/etc/postfix/master.cf", "/etc/pam.d/smtp", "/etc/sasl2/smtpd.conf"):
+        assert after.file(path) == FileState(path, exists=True, from_package="postfix"), path
+    assert after.file("/etc/sysconfig/saslauthd").from_package == "cyrus-sasl"
+    assert "postfix@-" not in after.services
+    assert after.services["saslauthd"] == ServiceState("saslauthd", enabled=False, active=False)
+    # the package that was installed before keeps its version
+    assert after.packages["cyrus-sasl-lib"] == "2.1.26-24.el7_9" and after.packages["postfix"] == "(to be installed)"
+
+
+def test_predict_remove_drops_only_the_named_packages():
+    facts = Facts(packages={"sendmail": "8.14.7-6.el7", "sendmail-cf": "8.14.7-6.el7", "cyrus-sasl-lib": "2.1.26-24.el7_9"})
+    after = predict_remove(facts, ("sendmail", "sendmail-cf"))
+    assert after.packages == {"cyrus-sasl-lib": "2.1.26-24.el7_9"}
+
+
+def test_effects_of_a_fresh_plan_leave_the_step_converged():
+    for platform, facts in ((DEBIAN, fresh_debian()), (EL7, fresh_el7())):
+        facts = facts.replace(packages={**facts.packages, **{n: "1" for n in platform.sendmail_packages}})
+        changes = check(Packages(), platform, facts)
+        # Postfix goes in first and takes over as the MTA; sendmail is purged after.
+        assert [c.summary.split()[0] for c in changes] == ["install", "remove"]
+        assert check(Packages(), platform, apply_effects(facts, changes)) == []
+
+
+# ---------------------------------------------------------------- reconcile
+
+
+def test_reconcile_marks_the_files_of_newly_installed_packages_and_keeps_their_content():
+    before = fresh_el7()
+    shipped = FileState(MAIN_CF, exists=True, content=EL_STOCK_MAIN_CF, sha256="ab", mode="644", owner="root", group="root")
+    sysconfig = FileState("/etc/sysconfig/saslauthd", exists=True, content="SOCKETDIR=/run/saslauthd\nMECH=pam\nFLAGS=\n")
+    after = before.replace(packages=dict(EL7_PACKAGES)).with_file(shipped).with_file(sysconfig)
+    changes = check(Packages(), EL7, before)
+    reconciled = Packages().reconcile(before, after, changes, EL7)
+    assert reconciled.file(MAIN_CF) == FileState(**{**shipped.__dict__, "from_package": "postfix"})
+    assert reconciled.file(MAIN_CF).content == EL_STOCK_MAIN_CF
+    assert reconciled.file("/etc/sysconfig/saslauthd").from_package == "cyrus-sasl"
+    assert reconciled.packages == after.packages
+
+
+def test_reconcile_leaves_files_that_existed_before_and_files_of_packages_installed_before():
+    existing = FileState(MAIN_CF, exists=True, content="inet_interfaces = localhost\n")
+    before = fresh_el7().replace(packages={"postfix": "2.10.1-9.el7", "cyrus-sasl-lib": "2.1.26-24.el7_9"}).with_file(existing)
+    sysconfig = FileState("/etc/sysconfig/saslauthd", exists=True, content="MECH=pam\n")
+    master = FileState("/etc/postfix/master.cf", exists=True, content="smtp inet n - n - - smtpd\n")
+    after = before.replace(packages=dict(EL7_PACKAGES)).with_file(sysconfig).with_file(master)
+    reconciled = Packages().reconcile(before, after, check(Packages(), EL7, before), EL7)
+    assert reconciled.file(MAIN_CF).from_package is None
+    # postfix was installed before this run: its files are the host's, not the package's
+    assert reconciled.file("/etc/postfix/master.cf").from_package is None
+    assert reconciled.file("/etc/sysconfig/saslauthd").from_package == "cyrus-sasl"
+
+
+def test_dry_run_and_real_run_give_main_cf_the_same_summary():
+    before = fresh_el7()
+    changes = check(Packages(), EL7, before)
+    planned = apply_effects(before, changes)
+    assert planned.file(MAIN_CF).content is None
+    dry = check(MainCf(), EL7, planned)
+
+    shipped = FileState(MAIN_CF, exists=True, content=EL_STOCK_MAIN_CF, mode="644", owner="root", group="root")
+    real_facts = Packages().reconcile(before, before.replace(packages=dict(EL7_PACKAGES)).with_file(shipped), changes, EL7)
+    real = check(MainCf(), EL7, real_facts)
+    assert [c.summary for c in dry] == [c.summary for c in real]
+    assert dry[0].actions == () and real[0].actions  # the real run writes the edited file
+    assert dry[0].notify == real[0].notify == frozenset({"postfix:restart"})
+
+
+# ---------------------------------------------------------------- the fact spec and the commands
+
+
+def test_fact_spec_covers_every_family():
+    spec = Packages().facts(VARS)
+    for platform in ALL:
+        assert set(platform.mail_packages + platform.sendmail_packages) <= set(spec.packages)
+        for paths in platform.package_files.values():
+            assert set(paths) <= set(spec.files)
+        for service, _, _ in platform.package_services.values():
+            assert service in spec.services
+    assert "postfix@-" in spec.services
+
+
+def test_debian_install_keeps_services_stopped_and_cleans_up():
+    preseed, install = DEBIAN.install(("postfix", "sasl2-bin"))
+    assert "postfix/main_mailer_type select No configuration" in preseed.render()
+    text = install.render()
+    assert text.index("exit 101") < text.index("apt-get install") < text.index("rm -f /usr/sbin/policy-rc.d")
+    assert text.endswith("[ $_rc -eq 0 ]")
+
+
+def _run_install(tmp_path: Path, apt_status: int) -> tuple[int, bool]:
+    """Run the Debian install action as the engine does (under `set -e`), with a fake apt-get and policy-rc.d in tmp."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "apt-get"
+    fake.write_text(f"#!/bin/sh\nexit {apt_status}\n")
+    fake.chmod(0o755)
+    policy = tmp_path / "policy-rc.d"
+    script = "set -e\n" + DEBIAN.install(("postfix",))[1].render().replace("/usr/sbin/policy-rc.d", str(policy)) + "\n"
+    result = subprocess.run(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    return result.returncode, policy.exists()
+
+
+def test_debian_install_removes_policy_rc_d_after_a_good_install(tmp_path):
+    assert _run_install(tmp_path, 0) == (0, False)
+
+
+def test_debian_install_removes_policy_rc_d_after_a_failed_install(tmp_path):
+    status, left = _run_install(tmp_path, 100)
+    assert status != 0
+    assert not left
+
+
+def test_debian_install_puts_back_a_policy_rc_d_the_host_had(tmp_path):
+    (tmp_path / "policy-rc.d").write_text("#!/bin/sh\n# the admin's own\nexit 0\n")
+    status, left = _run_install(tmp_path, 100)
+    assert status != 0 and left
+    assert "the admin's own" in (tmp_path / "policy-rc.d").read_text()

@@ -1,0 +1,127 @@
+"""The services step: enablement, starts and handlers from the process table; recovery after a failed run."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.inventory import MailVars
+from provisioner.model import Facts, OsRelease, ServiceState, Shell, apply_effects
+from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
+from provisioner.steps.base import Context
+from provisioner.steps.services import PROCESS_PROBE, Services, running
+
+VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+STEP = Services()
+
+
+def probe_parse(raw: str):
+    return next(p for p in STEP.facts(VARS).extra if p.name == PROCESS_PROBE).parse(raw)
+
+
+def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN) -> Facts:
+    services = {
+        "postfix": ServiceState("postfix", enabled=postfix[0], active=postfix[1]),
+        "saslauthd": ServiceState("saslauthd", enabled=saslauthd[0], active=saslauthd[1]),
+    }
+    if platform is DEBIAN:
+        services["postfix@-"] = ServiceState("postfix@-", enabled=True, active=postfix[1])
+    return Facts(os=OsRelease(id="x"), services=services, extra={PROCESS_PROBE: probe_parse(processes)})
+
+
+def check(facts: Facts, platform=DEBIAN, notified=()):
+    return STEP.check(Context("case", VARS, platform, facts, notified=frozenset(notified)))
+
+
+# ---------------------------------------------------------------- the process probe
+
+
+def test_process_probe_parses_pgrep_output():
+    assert probe_parse("master\nsaslauthd\n") == {"master", "saslauthd"}
+    assert probe_parse("") == frozenset()
+
+
+def test_running_trusts_the_process_table_over_the_service_manager():
+    # saslauthd's SysV script says active with no daemon when START=yes is missing (Debian pitfall 3)
+    facts = host("master\n", saslauthd=(True, True))
+    assert running(facts, "postfix") and not running(facts, "saslauthd")
+    # without the probe (old recorded facts), the service manager is all there is
+    assert running(facts.replace(extra={}), "saslauthd")
+
+
+# ---------------------------------------------------------------- check
+
+
+@pytest.mark.parametrize("platform", ALL, ids=lambda p: p.name)
+def test_nothing_notified_and_everything_running_is_a_no_op(platform):
+    assert check(host("master\nsaslauthd\n", platform=platform), platform) == []
+
+
+@pytest.mark.parametrize("platform", ALL, ids=lambda p: p.name)
+def test_a_fresh_plan_is_converged_once_applied(platform):
+    facts = host("", postfix=(True, False), saslauthd=(False, False), platform=platform)
+    changes = check(facts, platform, notified={"postfix:restart", "saslauthd:restart"})
+    assert [c.summary for c in changes] == ["enable saslauthd at boot", "start saslauthd", "start postfix"]
+    after = apply_effects(facts, changes)
+    assert running(after, "postfix") and running(after, "saslauthd")
+    assert check(after, platform) == []
+
+
+def test_postfix_is_checked_before_any_restart_or_reload_and_verified_after():
+    for notified, verb in (({"postfix:reload"}, "reload"), ({"postfix:restart", "postfix:reload"}, "restart")):
+        (change,) = check(host("master\nsaslauthd\n"), DEBIAN, notified)
+        first, action, last = change.actions
+        assert "postfix check" in first.render()
+        assert action.render() == f"systemctl {verb} postfix"
+        assert last.render().startswith("_i=0; while ! pgrep -x master")
+        assert change.notify == frozenset()
+
+
+def test_a_stopped_service_is_started_with_restart_even_when_only_reload_was_notified():
+    (change,) = check(host("saslauthd\n"), EL7, {"postfix:reload"})
+    assert change.summary == "start postfix"
+    assert change.actions[1].render() == "systemctl restart postfix"
+
+
+def test_saslauthd_is_handled_before_postfix():
+    changes = check(host("master\nsaslauthd\n"), EL8, {"postfix:restart", "saslauthd:restart"})
+    assert [c.summary for c in changes] == [
+        "restart saslauthd (its configuration changed)",
+        "restart postfix (its configuration changed)",
+    ]
+
+
+def test_enable_commands_per_family():
+    rendered = {}
+    for platform in ALL:
+        facts = host("master\nsaslauthd\n", postfix=(False, True), saslauthd=(False, True), platform=platform)
+        rendered[platform.name] = [a.render() for c in check(facts, platform) for a in c.actions]
+    # Debian's saslauthd is a SysV script behind systemd's generator: update-rc.d
+    assert rendered["debian12"] == ["update-rc.d saslauthd enable", "systemctl enable --quiet postfix"]
+    assert rendered["el6"] == ["chkconfig saslauthd on", "chkconfig postfix on"]
+    assert rendered["el7"] == rendered["el8"] == ["systemctl enable --quiet saslauthd", "systemctl enable --quiet postfix"]
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def test_recovery_reloads_a_running_postfix_and_restarts_what_stopped():
+    actions = STEP.recovery(host("master\nsaslauthd\n"), DEBIAN)
+    assert all(isinstance(a, Shell) for a in actions)
+    assert [a.render() for a in actions] == [
+        "if pgrep -x saslauthd >/dev/null 2>&1; then true; else systemctl restart saslauthd; fi",
+        "if pgrep -x master >/dev/null 2>&1; then systemctl reload postfix; else systemctl restart postfix; fi",
+    ]
+
+
+def test_recovery_on_sysv_uses_the_init_scripts():
+    actions = STEP.recovery(host("master\nsaslauthd\n", platform=EL6), EL6)
+    assert [a.render() for a in actions] == [
+        "if pgrep -x saslauthd >/dev/null 2>&1; then true; else /etc/init.d/saslauthd restart; fi",
+        "if pgrep -x master >/dev/null 2>&1; then /etc/init.d/postfix reload; else /etc/init.d/postfix restart; fi",
+    ]
+
+
+def test_recovery_only_brings_back_what_ran_before_the_run():
+    assert STEP.recovery(host(""), EL7) == ()
+    (only,) = STEP.recovery(host("master\n"), EL7)
+    assert only.render() == "if pgrep -x master >/dev/null 2>&1; then systemctl reload postfix; else systemctl restart postfix; fi"
