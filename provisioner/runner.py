@@ -152,7 +152,7 @@ class HostRun:
                 detail = f": port {first.port} {first.name}: {first.detail}" if first else ""
                 if self.initial_facts.file(VERIFIED_MARKER).exists:
                     # A live server: put the configuration that passed before back in service.
-                    restored = self._restore(conn, STEPS[-1])
+                    restored = self._restore(conn, next(s for s in STEPS if s.name == "services"))
                     raise StepFailed(f"verify failed ({len(failed)} check(s)){detail}; {restored or 'nothing to restore'}")
                 raise StepFailed(f"verify failed ({len(failed)} check(s)); the port-25 lockdown stays in place{detail}")
 
@@ -234,11 +234,11 @@ def walk_steps(
     """
     for step in steps:
         changes = step.check(Context(host_name, vars, platform, facts, dry_run, notified, options))
-        record(changes)
         for change in changes:
             notified |= change.notify
         if changes:
             facts = apply(step, changes, facts) if apply else _effects(facts, changes)
+        record(changes)  # after apply: a real run reports only what it made
     return facts, notified
 
 

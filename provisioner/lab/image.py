@@ -13,7 +13,6 @@ rebuilt; an interrupted build leaves only a ``*.tmp-*`` directory, removed next 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -21,12 +20,11 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from . import config, state
 from .errors import LabError
 from .system import BUILD_COMMANDS, require_commands, run
 
@@ -117,17 +115,6 @@ def read_stamp(part_dir: Path) -> str | None:
 
 
 # --- building ----------------------------------------------------------------------------
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _remove_stale(cache_dir: Path) -> None:
@@ -222,7 +209,7 @@ def ensure_image(cache_dir: Path = config.CACHE_DIR) -> Image:
     """Return the cached image, building whichever part is missing or out of date."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     rootfs_dir, repo_dir = cache_dir / "rootfs", cache_dir / "repo"
-    with _locked(cache_dir / ".lock"):
+    with state.locked(cache_dir / ".lock"):
         stale = read_stamp(rootfs_dir) != rootfs_hash() or read_stamp(repo_dir) != repo_hash()
         if stale:
             require_commands(BUILD_COMMANDS)

@@ -262,18 +262,3 @@ def test_effects_converge(path):
     # only a shipped file whose text is still unknown (dry run) may remain, without actions
     assert all(c.actions == () for c in left)
 
-
-def test_data_cases(monkeypatch):
-    """This step's data cases, run even before the step is registered in provisioner.steps."""
-    import test_step_cases as cases  # tests/unit is on sys.path (pytest's rootdir-relative import)
-
-    from provisioner.steps.sasl import Sasl
-
-    names = {step.name for step in cases.ALL_STEPS}
-    extra = [s for s in (Sasl(), Pam()) if s.name not in names]
-    monkeypatch.setattr(cases, "ALL_STEPS", [*cases.ALL_STEPS, *extra])
-    monkeypatch.setattr(cases, "STEPS_BY_NAME", {**cases.STEPS_BY_NAME, **{s.name: s for s in extra}})
-    paths = sorted(CASES.glob("*.json"))
-    assert len(paths) >= 12
-    for path in paths:
-        cases.test_step_case(path)
