@@ -1,6 +1,6 @@
 # Bootstrap and entry points. Everything real lives in tasks.py / provisioner/.
 #   make bootstrap   host checks, system packages (only if missing), .venv
-#   make demo|test|lab-up|lab-down
+#   make demo|test|bench|lab-up|lab-down
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -12,7 +12,7 @@ HOST_TOOLS := systemd-nspawn:systemd-container mmdebstrap:mmdebstrap ip:iproute2
 
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
-.PHONY: bootstrap host-check host-packages demo test lab-up lab-down
+.PHONY: bootstrap host-check host-packages demo test bench lab-up lab-down
 
 bootstrap: $(VENV)/.stamp
 
@@ -46,6 +46,12 @@ demo: bootstrap
 
 test: bootstrap
 	$(VENV)/bin/python -m pytest -q tests
+
+# The peers (ansible-core, pyinfra) are optional deps, installed on first use; `make test` never needs them.
+RUNS ?= 5
+bench: bootstrap
+	@$(VENV)/bin/python -c 'import ansible, pyinfra' >/dev/null 2>&1 || $(VENV)/bin/pip install -e '.[test,bench]'
+	$(VENV)/bin/invoke bench --runs $(RUNS)
 
 lab-up: bootstrap
 	$(VENV)/bin/invoke lab.up --hosts $(HOSTS)

@@ -63,6 +63,15 @@ def demo(c):
     _exit(run_demo())
 
 
-ns = Collection(provision, verify_, facts, check_inventory, demo)
+@task(help={"runs": "timed runs per tool and job (default 5)",
+            "repair": "also time the repair of one main.cf drift (default on; --no-repair skips it)"})
+def bench(c, runs=5, repair=True):
+    """Drift check (and repair) of a lab host: provisioner vs ansible-core vs pyinfra, side by side."""
+    from provisioner.bench import run_bench
+
+    _exit(run_bench(runs=int(runs), repair=repair))
+
+
+ns = Collection(provision, verify_, facts, check_inventory, demo, bench)
 if lab is not None:
     ns.add_collection(lab)

@@ -44,6 +44,10 @@ REPO_PACKAGES: tuple[str, ...] = (
     "sendmail-base",
     "sendmail-cf",
     "libpam-modules",
+    # Only for `make bench`: Ansible needs Python on the target and its apt
+    # module python3-apt. Installed by the bench on its host, never in the image.
+    "python3",
+    "python3-apt",
 )
 #: Bump when the way the image or repo is built changes (forces a rebuild).
 IMAGE_FORMAT = 1
