@@ -49,7 +49,8 @@ from provisioner.desired import (
     VIRTUAL_MAP,
     main_cf_settings,
 )
-from provisioner.inventory import Host, MailVars
+from provisioner.inventory import Host
+from provisioner.vars import MailVars
 from provisioner.platforms import DEBIAN, Platform
 from provisioner.steps.aliases import render_virtual
 from provisioner.steps.main_cf import render_line

@@ -7,7 +7,7 @@ today's practice: AUTH only over TLS, TLS 1.2 or newer, strong DH parameters.
 
 from __future__ import annotations
 
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.platforms import Platform
 
 MAIN_CF = "/etc/postfix/main.cf"

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from provisioner.facts import FactSpec, FactError, gather
-from provisioner.inventory import Host, MailVars
+from provisioner.inventory import Host
+from provisioner.vars import MailVars
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.model import Change, Facts, Shell, backup_path
 from provisioner.platforms import Platform, UnsupportedPlatform, detect

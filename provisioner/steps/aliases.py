@@ -25,7 +25,7 @@ import re
 
 from provisioner.desired import ALIASES, VIRTUAL_MAP
 from provisioner.facts import FactSpec
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, WriteFile
 from provisioner.steps.base import Context, Step, unified_diff
 from provisioner.steps.tls import attributes_change

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from provisioner.facts import FactSpec
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Facts
 from provisioner.platforms import Platform
 

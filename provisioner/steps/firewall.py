@@ -80,7 +80,7 @@ from dataclasses import dataclass
 
 from provisioner.desired import STATE_DIR, VERIFIED_MARKER
 from provisioner.facts import FactSpec, Probe
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Action, Change, Command, Facts, FileState, Shell, WriteFile
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from provisioner.desired import MAIN_CF, main_cf_settings
 from provisioner.facts import FactSpec
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, FileState, WriteFile
 from provisioner.steps.base import Context, Step, unified_diff
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from provisioner.desired import MASTER_CF
 from provisioner.facts import FactSpec
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, FileState, WriteFile
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError, unified_diff

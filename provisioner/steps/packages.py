@@ -8,7 +8,7 @@ sendmail-cf behind, so all of them go, purged.
 from __future__ import annotations
 
 from provisioner.facts import FactSpec
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, FileState, ServiceState, UserState
 from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
 from provisioner.facts import FactSpec, Probe
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, SetAttributes, UserState, WriteFile
 from provisioner.steps.base import Context, Step, unified_diff, StepError
 from provisioner.steps.sasl import add_to_group

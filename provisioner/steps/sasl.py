@@ -29,7 +29,7 @@ import re
 import shlex
 
 from provisioner.facts import FactSpec
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, UserState, WriteFile
 from provisioner.platforms import Platform, union_paths
 from provisioner.steps.base import Context, Step, unified_diff

@@ -14,7 +14,7 @@ daemon running when START=yes is missing.
 from __future__ import annotations
 
 from provisioner.facts import FactSpec, Probe, parse_lines
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, ServiceState, Shell
 from provisioner.steps.base import Context, Step
 from provisioner.steps.packages import INSTALLED_THIS_RUN

@@ -31,7 +31,7 @@ from pathlib import Path
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
 from provisioner.facts import FactSpec, Probe
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, SetAttributes, Shell, WriteFile, backup_path
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError, unified_diff

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provisioner.desired import ALIASES, VIRTUAL_MAP
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Command, Facts, FileState
 from provisioner.platforms import DEBIAN, EL7
 from provisioner.steps.aliases import (

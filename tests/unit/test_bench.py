@@ -13,7 +13,8 @@ from provisioner.bench import (
     pyinfra_inventory,
 )
 from provisioner.desired import main_cf_settings
-from provisioner.inventory import Host, MailVars
+from provisioner.inventory import Host
+from provisioner.vars import MailVars
 from provisioner.lab.inventory import LAB_GROUP_VARS
 from provisioner.platforms import DEBIAN
 from provisioner.steps import aliases, main_cf, sasl

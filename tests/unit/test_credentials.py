@@ -4,7 +4,8 @@ import pytest
 
 from provisioner import app
 from provisioner.credentials import CredentialsError, load
-from provisioner.inventory import Host, MailVars
+from provisioner.inventory import Host
+from provisioner.vars import MailVars
 
 
 def write(tmp_path, text, mode=0o600):

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, apply_effects
 from provisioner.platforms import DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import MASTER_CF
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, WriteFile
 from provisioner.platforms import DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context, StepError

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import MAIN_CF
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState, apply_effects
 from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context

@@ -10,7 +10,7 @@ import pytest
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
 from provisioner.facts import FactSpec
 from provisioner.facts.serialize import facts_from_dict
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from provisioner.facts.serialize import facts_from_dict
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.lab.inventory import LAB_GROUP_VARS
 from provisioner.runner import plan
 from provisioner.steps import ALL_STEPS

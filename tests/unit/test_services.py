@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Facts, OsRelease, ServiceState, Shell, apply_effects
 from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.facts.serialize import facts_from_dict
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import WriteFile
 from provisioner.platforms import ALL, detect
 from provisioner.steps import ALL_STEPS

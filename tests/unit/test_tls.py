@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.inventory import MailVars
+from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, SetAttributes, WriteFile
 from provisioner.platforms import DEBIAN, EL6, EL7, EL8
 from provisioner.steps import tls
