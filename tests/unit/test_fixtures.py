@@ -36,6 +36,7 @@ def table(readme: Path) -> dict[str, tuple[str, str]]:
 
 TABLES = {
     FIXTURES: table(FIXTURES / "README.md"),
+    DATA / "postfix-params": table(DATA / "postfix-params" / "README.md"),
 }
 
 
