@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from provisioner.desired import MASTER_CF
@@ -21,13 +18,12 @@ from provisioner.steps.master_cf import (
     port_of,
     render,
 )
-
-DATA = Path(__file__).resolve().parent.parent / "data" / "steps" / "master_cf"
+from recorded_cases import fixture_text
 
 
 def stock(platform: str) -> str:
-    case = json.loads((DATA / f"{platform}-fresh-installed.json").read_text())
-    return case["facts"]["files"][MASTER_CF]["content"]
+    """master.cf as the platform's postfix package ships it (tests/data/fixtures)."""
+    return fixture_text(f"{platform}/stock/master.cf")
 
 
 def active(text: str) -> list[tuple[str, ...]]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
@@ -14,6 +11,7 @@ from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context
+from recorded_cases import STEPS, case_platform, load_case
 from provisioner.steps.pam import (
     LINK_PROBE,
     Link,
@@ -27,8 +25,7 @@ from provisioner.steps.pam import (
     restriction_first,
 )
 
-CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "pam"
-PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+CASES = STEPS / "pam"
 EL_SHIPPED = "#%PAM-1.0\nauth       include\tpassword-auth\naccount    include\tpassword-auth\n"
 
 
@@ -242,13 +239,13 @@ def test_dangling_link_is_replaced_by_a_file():
 @pytest.mark.parametrize("fresh", sorted(CASES.glob("el*-fresh.json")), ids=lambda p: p.stem)
 def test_dry_run_and_real_run_plan_the_same(fresh):
     installed = fresh.with_name(fresh.stem + "-installed.json")
-    a, b = json.loads(fresh.read_text()), json.loads(installed.read_text())
+    a, b = load_case(fresh), load_case(installed)
     assert [e["summary"] for e in a["expected"]] == [e["summary"] for e in b["expected"]]
 
 
 @pytest.mark.parametrize("path", sorted(CASES.glob("*.json")), ids=lambda p: p.stem)
 def test_effects_converge(path):
-    case = json.loads(path.read_text())
+    case = load_case(path)
     from provisioner.steps.pam import parse_link as parse
 
     raw = case["facts"].get("extra", {})
@@ -256,7 +253,7 @@ def test_effects_converge(path):
     if LINK_PROBE in raw:
         facts = facts.replace(extra={LINK_PROBE: parse(raw[LINK_PROBE])})
     vars = MailVars.model_validate(case["vars"])
-    ctx = Context(host="case", vars=vars, platform=PLATFORMS[case["platform"]], facts=facts)
+    ctx = Context(host="case", vars=vars, platform=case_platform(case, facts), facts=facts)
     after = apply_effects(facts, Pam().check(ctx))
     left = Pam().check(Context(host="case", vars=vars, platform=ctx.platform, facts=after))
     # only a shipped file whose text is still unknown (dry run) may remain, without actions

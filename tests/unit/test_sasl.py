@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from provisioner.facts.serialize import facts_from_dict
@@ -12,6 +9,7 @@ from provisioner.vars import MailVars
 from provisioner.model import Facts, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN, EL6, EL7, EL8
 from provisioner.steps.base import Context
+from recorded_cases import STEPS, case_platform, load_case
 from provisioner.steps.sasl import (
     SMTPD_CONF,
     Sasl,
@@ -21,8 +19,7 @@ from provisioner.steps.sasl import (
     shell_value,
 )
 
-CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "sasl"
-PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+CASES = STEPS / "sasl"
 
 SHIPPED = """#
 # Settings for saslauthd daemon
@@ -143,9 +140,9 @@ def _ctx(platform, facts: Facts) -> Context:
 @pytest.mark.parametrize("path", sorted(CASES.glob("*fresh*.json")), ids=lambda p: p.stem)
 def test_effects_converge(path):
     """Applying the predicted effects of a fresh host's changes leaves nothing to do (when the text is known)."""
-    case = json.loads(path.read_text())
-    platform = PLATFORMS[case["platform"]]
+    case = load_case(path)
     facts = facts_from_dict(case["facts"])
+    platform = case_platform(case, facts)
     changes = Sasl().check(_ctx(platform, facts))
     after = apply_effects(facts, changes)
     left = Sasl().check(_ctx(platform, after))
@@ -159,7 +156,7 @@ def test_effects_converge(path):
 def test_dry_run_and_real_run_plan_the_same(fresh):
     """The dry run (shipped file unknown) and the real run (re-read after install) plan the same changes."""
     installed = fresh.with_name(fresh.stem + "-installed.json")
-    a, b = json.loads(fresh.read_text()), json.loads(installed.read_text())
+    a, b = load_case(fresh), load_case(installed)
     assert [e["summary"] for e in a["expected"]] == [e["summary"] for e in b["expected"]]
 
 
