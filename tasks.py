@@ -4,11 +4,8 @@ from invoke import Collection, Exit, task
 
 from provisioner import app
 from provisioner.inventory import DEFAULT_INVENTORY
-
-try:
-    from tasks_lab import lab
-except ImportError:  # the lab is optional outside this repository
-    lab = None
+from tooling.tasks import TASKS as TOOLING_TASKS
+from tooling.tasks import lab
 
 
 def _exit(code: int) -> None:
@@ -55,23 +52,5 @@ def check_inventory(c, inventory=DEFAULT_INVENTORY):
     _exit(app.check_inventory(inventory))
 
 
-@task
-def demo(c):
-    """Boot a lab host, provision it, verify it and print the recap."""
-    from provisioner.demo import run_demo
-
-    _exit(run_demo())
-
-
-@task(help={"runs": "timed runs per tool and job (default 5)",
-            "repair": "also time the repair of one main.cf drift (default on; --no-repair skips it)"})
-def bench(c, runs=5, repair=True):
-    """Drift check (and repair) of a lab host: provisioner vs ansible-core vs pyinfra, side by side."""
-    from provisioner.bench import run_bench
-
-    _exit(run_bench(runs=int(runs), repair=repair))
-
-
-ns = Collection(provision, verify_, facts, check_inventory, demo, bench)
-if lab is not None:
-    ns.add_collection(lab)
+ns = Collection(provision, verify_, facts, check_inventory, *TOOLING_TASKS)
+ns.add_collection(lab)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from provisioner.facts.serialize import facts_from_dict
 from provisioner.vars import MailVars
-from provisioner.lab.inventory import LAB_GROUP_VARS
+from tooling.lab.inventory import LAB_GROUP_VARS
 from provisioner.runner import plan
 from provisioner.steps import ALL_STEPS
 from provisioner.steps.base import merge_specs

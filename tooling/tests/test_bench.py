@@ -5,17 +5,12 @@ Nothing here times anything: speed is measured by `make bench`, never in tests.
 
 import json
 
-from provisioner.bench import (
-    ansible_changes,
-    ansible_inventory,
-    peer_desired,
-    pyinfra_changes,
-    pyinfra_inventory,
-)
+from tooling.bench.desired import peer_desired
+from tooling.bench.peers import ansible_changes, ansible_inventory, pyinfra_changes, pyinfra_inventory
 from provisioner.desired import main_cf_settings
 from provisioner.inventory import Host
 from provisioner.vars import MailVars
-from provisioner.lab.inventory import LAB_GROUP_VARS
+from tooling.lab.inventory import LAB_GROUP_VARS
 from provisioner.platforms import DEBIAN
 from provisioner.steps import aliases, main_cf, sasl
 

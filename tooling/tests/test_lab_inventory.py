@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.lab import Lab, LabHost
-from provisioner.lab.hosts import HostSecrets, new_password, new_secrets, ssh_argv
-from provisioner.lab.inventory import LAB_GROUP_VARS, inventory_data, render_inventory, render_secrets
-from provisioner.lab.naming import plan_hosts
+from tooling.lab import Lab, LabHost
+from tooling.lab.hosts import HostSecrets, new_password, new_secrets, ssh_argv
+from tooling.lab.inventory import LAB_GROUP_VARS, inventory_data, render_inventory, render_secrets
+from tooling.lab.naming import plan_hosts
 
 SECRETS = Path("/work/main/inventories/lab-secrets.yaml")
 

@@ -28,7 +28,7 @@ from . import config, state
 from .errors import LabError
 from .system import BUILD_COMMANDS, require_commands, run
 
-log = logging.getLogger("provisioner.lab")
+log = logging.getLogger("tooling.lab")
 
 STAMP_NAME = "stamp.json"
 ROOTFS_TAR = "rootfs.tar"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.lab import LabError, LabHost
-from provisioner.lab.config import MAX_HOSTS
-from provisioner.lab.naming import (
+from tooling.lab import LabError, LabHost
+from tooling.lab.config import MAX_HOSTS
+from tooling.lab.naming import (
     LAB_NETWORK,
     index_of_name,
     index_of_netns,
@@ -15,7 +15,7 @@ from provisioner.lab.naming import (
     plan_host,
     plan_hosts,
 )
-from provisioner.lab.system import nspawn_root
+from tooling.lab.system import nspawn_root
 
 
 def test_first_host_layout():

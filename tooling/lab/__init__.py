@@ -1,6 +1,6 @@
 """Throwaway test lab: Debian 12 hosts in systemd-nspawn containers on private veths.
 
-    from provisioner.lab import up, down
+    from tooling.lab import up, down
     lab = up(hosts=3)   # lab1..lab3 at 10.200.N.2, inventory in inventories/lab.yaml
     down()              # removes all of it (keeps the cached image and repo)
 

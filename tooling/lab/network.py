@@ -11,7 +11,7 @@ from .errors import LabError
 from .naming import GUEST_IFACE, LAB_NETWORK, HostPlan, index_of_netns, index_of_veth
 from .system import run
 
-log = logging.getLogger("provisioner.lab")
+log = logging.getLogger("tooling.lab")
 
 NETNS_DIR = Path("/run/netns")
 

@@ -30,7 +30,7 @@ from .system import (
     write_file,
 )
 
-log = logging.getLogger("provisioner.lab")
+log = logging.getLogger("tooling.lab")
 
 NSPAWN_RUN_DIR = Path("/run/systemd/nspawn")
 

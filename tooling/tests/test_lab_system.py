@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from provisioner.lab import LabError, hosts, state, system
-from provisioner.lab.naming import plan_host
+from tooling.lab import LabError, hosts, state, system
+from tooling.lab.naming import plan_host
 
 
 def test_missing_command_names_package_and_bootstrap(monkeypatch):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from provisioner.lab import LabError, image
-from provisioner.lab.config import REPO_PACKAGES, ROOTFS_INCLUDE
+from tooling.lab import LabError, image
+from tooling.lab.config import REPO_PACKAGES, ROOTFS_INCLUDE
 
 APT_CACHE_OUTPUT = """\
 postfix

@@ -1,6 +1,6 @@
-"""invoke tasks for the throwaway nspawn lab: ``invoke lab.up --hosts 3``, ``invoke lab.down``.
+"""invoke tasks of the tooling: the lab (``lab.up``, ``lab.down``), ``demo`` and ``bench``.
 
-The main tasks.py does ``from tasks_lab import lab`` and adds the collection.
+The repository's tasks.py adds them beside the product's own tasks.
 """
 
 from __future__ import annotations
@@ -11,6 +11,11 @@ import sys
 from invoke import Collection, Exit, task
 
 
+def _exit(code: int) -> None:
+    if code:
+        raise Exit(code=code)
+
+
 def _logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="lab: %(message)s", stream=sys.stderr)
@@ -19,7 +24,7 @@ def _logging() -> None:
 @task(name="up", help={"hosts": "number of Debian 12 lab hosts, lab1..labN (default 1)"})
 def lab_up(c, hosts=1):
     """Boot N Debian 12 lab hosts and write inventories/lab.yaml."""
-    from provisioner.lab import LabError, up
+    from tooling.lab import LabError, up
 
     _logging()
     try:
@@ -36,7 +41,7 @@ def lab_up(c, hosts=1):
 @task(name="down")
 def lab_down(c):
     """Stop and remove all lab hosts and the lab inventory (image cache stays)."""
-    from provisioner.lab import LabError, down
+    from tooling.lab import LabError, down
 
     _logging()
     try:
@@ -46,6 +51,26 @@ def lab_down(c):
     print("lab is down")
 
 
+@task
+def demo(c):
+    """Boot a lab host, provision it, verify it and print the recap."""
+    from tooling.demo import run_demo
+
+    _exit(run_demo())
+
+
+@task(help={"runs": "timed runs per tool and job (default 5)",
+            "repair": "also time the repair of one main.cf drift (default on; --no-repair skips it)"})
+def bench(c, runs=5, repair=True):
+    """Drift check (and repair) of a lab host: provisioner vs ansible-core vs pyinfra, side by side."""
+    from tooling.bench.run import run_bench
+
+    _exit(run_bench(runs=int(runs), repair=repair))
+
+
 lab = Collection("lab")
 lab.add_task(lab_up)
 lab.add_task(lab_down)
+
+# The tasks tasks.py puts at the top level, beside the product's.
+TASKS = (demo, bench)

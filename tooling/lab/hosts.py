@@ -22,7 +22,7 @@ from .image import Image
 from .naming import HostPlan
 from .system import file_tail, mounts_under, pid_alive, run, tool
 
-log = logging.getLogger("provisioner.lab")
+log = logging.getLogger("tooling.lab")
 
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
@@ -163,7 +163,7 @@ def prepare_root(plan: HostPlan, image: Image, key_path: Path, host_secrets: Hos
     _write(
         root,
         "etc/ssh/sshd_config.d/provisioner-lab.conf",
-        "# written by provisioner.lab\nPermitRootLogin prohibit-password\n",
+        "# written by tooling.lab\nPermitRootLogin prohibit-password\n",
     )
     dot_ssh = _inside(root, "root/.ssh")
     dot_ssh.mkdir(mode=0o700, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provisioner import app, report
-from provisioner.lab import up
+from tooling.lab import up
 
 
 def run_demo() -> int:

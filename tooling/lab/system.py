@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import LabError
 
-log = logging.getLogger("provisioner.lab")
+log = logging.getLogger("tooling.lab")
 
 #: command -> Debian package that provides it (for the "missing" message).
 COMMAND_PACKAGES: Mapping[str, str] = {

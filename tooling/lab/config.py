@@ -14,7 +14,7 @@ STATE_LOCK = STATE_DIR / ".lock"
 KEY_PATH = STATE_DIR / "id_ed25519"
 KNOWN_HOSTS_PATH = STATE_DIR / "known_hosts"
 
-#: The repository this package lives in (provisioner/lab/config.py -> repo root).
+#: The repository this package lives in (tooling/lab/config.py -> repo root).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INVENTORY_DIR = REPO_ROOT / "inventories"
 INVENTORY_NAME = "lab.yaml"
