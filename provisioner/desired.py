@@ -35,9 +35,26 @@ def tls_files(vars: MailVars) -> dict[str, str | None]:
     return {"cert": TLS_CERT, "key": TLS_KEY, "ca": TLS_CA if vars.tls_ca else None}
 
 
+# ------------------------------------------------------------ what the platform's Postfix knows
+
+
+def compatibility_level(platform: Platform) -> str | None:
+    """The compatibility_level to set: 3.6 from Postfix 3.6, 2 from 3.0 (which introduced it), else none."""
+    if platform.postfix_version >= (3, 6):
+        return "3.6"
+    if platform.postfix_version >= (3, 0):
+        return "2"
+    return None
+
+
+def has_relay_restrictions(platform: Platform) -> bool:
+    """smtpd_relay_restrictions exists from Postfix 2.10."""
+    return platform.postfix_version >= (2, 10)
+
+
 def tls_protocols(platform: Platform) -> str:
-    if platform.name == "debian12":
-        return ">=TLSv1.2"  # Postfix >= 3.6 syntax
+    if platform.postfix_version >= (3, 6):
+        return ">=TLSv1.2"  # the Postfix 3.6 syntax
     return "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1"
 
 
@@ -45,10 +62,9 @@ def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None
     """Every key the main_cf step manages, in file order; None means 'must not be set'."""
     tls = tls_files(vars)
     settings: dict[str, str | None] = {}
-    if platform.name == "debian12":
-        settings["compatibility_level"] = "3.6"
-    elif platform.name == "el8":
-        settings["compatibility_level"] = "2"
+    level = compatibility_level(platform)
+    if level is not None:
+        settings["compatibility_level"] = level
     settings.update(
         {
             # The basics
@@ -80,7 +96,7 @@ def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None
             "smtpd_recipient_restrictions": "permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination",
         }
     )
-    if platform.name != "el6":
+    if has_relay_restrictions(platform):
         # Explicit, so that an unauthenticated relay gets 554 rather than the
         # 454 of compatibility level >= 1's defer_unauth_destination.
         settings["smtpd_relay_restrictions"] = "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"

@@ -101,16 +101,6 @@ SERVICE_PORTS: dict[str, frozenset[int]] = {
     "smtps": frozenset({465}),
     "smtp-submission": frozenset({587}),
 }
-# What to install when no firewall tool is found, and the tools it brings.
-INSTALL: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
-    "debian12": (("nftables",), frozenset({"nft"})),
-    "el6": (("iptables", "iptables-ipv6"), frozenset({"iptables", "ip6tables"})),
-    "el7": (("iptables",), frozenset({"iptables", "ip6tables"})),
-    "el8": (("nftables",), frozenset({"nft"})),
-}
-# Platforms whose stock iptables ruleset rejects new inbound connections.
-STOCK_IPTABLES_REJECTS = {"el6"}
-
 LABELS = {"firewalld": "firewalld direct rules", "nftables": "nftables", "iptables": "iptables"}
 
 
@@ -447,8 +437,8 @@ def _iptables_family(state: FirewallState) -> tuple[str, ...]:
 
 
 def _saves(platform: Platform, facts: Facts, binary: str) -> bool:
-    """EL6 keeps its firewall in /etc/sysconfig/ip(6)tables, loaded at boot when the service is enabled."""
-    if platform.family != "el" or platform.service_manager != "sysv":
+    """Rules persist through `service iptables save` (EL6's /etc/sysconfig/ip(6)tables) when the service is enabled."""
+    if not platform.iptables_saved_by_service:
         return False
     service = facts.services.get(binary)
     return bool(service and service.exists and service.enabled)
@@ -643,7 +633,7 @@ class FirewallLockdown(Step):
                             summary="no firewall tool on host: lockdown skipped (firewall_when_missing: skip)",
                         )
                     ]
-                packages, tools = INSTALL.get(platform.name, ((platform.firewall_package,), frozenset()))
+                packages, tools = platform.firewall_install, platform.firewall_install_tools
                 state = state.replace(tools=state.tools | tools)
                 mech = mechanism(state)
                 if mech is None:
@@ -720,7 +710,7 @@ class FirewallLockdown(Step):
                     effect=effect,
                 )
             ]
-        if mech == "iptables" and ctx.platform.name in STOCK_IPTABLES_REJECTS:
+        if mech == "iptables" and ctx.platform.iptables_stock_rejects:
             binaries = _iptables_family(state)
             current = {"iptables": state.iptables_open, "ip6tables": state.ip6tables_open}
             stale = [b for b in binaries if current[b] != wanted]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from provisioner.desired import MASTER_CF
+from provisioner.desired import MASTER_CF, has_relay_restrictions
 from provisioner.facts import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, FileState, WriteFile
@@ -126,10 +126,10 @@ def port_of(name: str) -> str | None:
 
 
 def service_name(port: str, platform: Platform) -> str:
-    """The name each family's stock master.cf uses for the port."""
+    """The name the platform's stock master.cf uses for the port."""
     if port == "587":
         return "submission"
-    return "submissions" if platform.family == "debian" else "smtps"
+    return platform.smtps_service
 
 
 def desired_tokens(port: str, platform: Platform) -> tuple[str, ...]:
@@ -138,7 +138,7 @@ def desired_tokens(port: str, platform: Platform) -> tuple[str, ...]:
     if port == "465":
         options.append("smtpd_tls_wrappermode=yes")
     options += ["smtpd_tls_security_level=encrypt", "smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=yes"]
-    if platform.name != "el6":  # Postfix 2.6 has no smtpd_relay_restrictions
+    if has_relay_restrictions(platform):
         options.append("smtpd_relay_restrictions=permit_sasl_authenticated,reject")
     options.append("smtpd_recipient_restrictions=permit_sasl_authenticated,reject")
     chroot = "y" if platform.postfix_chroot else "n"

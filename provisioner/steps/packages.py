@@ -23,8 +23,7 @@ INSTALLED_THIS_RUN = "packages_installed_this_run"
 def _all_names() -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for platform in ALL:
-        for name in platform.mail_packages + platform.sendmail_packages + (platform.firewall_package,):
-            seen[name] = None
+        seen.update(dict.fromkeys(platform.all_package_names))
     return tuple(seen)
 
 
@@ -54,10 +53,7 @@ def predict_install(facts: Facts, platform: Platform, names: tuple[str, ...]) ->
                     services[platform.postfix_health_unit] = ServiceState(
                         name=platform.postfix_health_unit, enabled=enabled, active=active
                     )
-        if name == "postfix":
-            commands |= {"postconf", "postmap", "postalias", "newaliases", "postfix"}
-        if name in ("sasl2-bin", "cyrus-sasl"):
-            commands |= {"saslauthd", "testsaslauthd"}
+        commands |= set(platform.package_commands.get(name, ()))
     extra = {**facts.extra, INSTALLED_THIS_RUN: frozenset(facts.extra.get(INSTALLED_THIS_RUN, ())) | set(names)}
     return facts.replace(packages=packages, files=files, users=users, groups=groups,
                          services=services, commands=frozenset(commands), extra=extra)

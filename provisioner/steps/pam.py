@@ -36,16 +36,13 @@ from dataclasses import dataclass
 
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
 from provisioner.facts import FactSpec, Probe
+from provisioner.platforms import union_paths
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, SetAttributes, UserState, WriteFile
 from provisioner.steps.base import Context, Step, unified_diff, StepError
 from provisioner.steps.sasl import add_to_group
 
 LINK_PROBE = "pam_smtp_link"
-# Where EL's alternatives link usually ends; gathered so that a rollback of a
-# write through the link knows the file existed (and restores it rather than
-# deleting it).
-EL_PAM_SMTP_TARGET = "/etc/pam.d/smtp.postfix"
 # saslauthd caches successful logins (-c on Debian): a change that can revoke access restarts it.
 REVOKE = frozenset({"saslauthd:restart"})
 
@@ -147,7 +144,10 @@ class Pam(Step):
 
     def facts(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            files=(PAM_SMTP, EL_PAM_SMTP_TARGET, PAM_ALLOW_FILE),
+            # Where an alternatives link usually ends is gathered too, so that a
+            # rollback of a write through the link knows the file existed (and
+            # restores it rather than deleting it).
+            files=(PAM_SMTP, *union_paths("pam_smtp_link_target"), PAM_ALLOW_FILE),
             users=tuple(vars.mail_users),
             groups=(vars.mail_group,),
             extra=(Probe(LINK_PROBE, LINK_SCRIPT, parse_link),),

@@ -37,28 +37,7 @@ from provisioner.steps.base import Context, Step, unified_diff
 SMTPD_CONF = "pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\n"
 SASL_GROUP = "sasl"
 POSTFIX_USER = "postfix"
-CHROOT_SOCKET_DIR = "/var/spool/postfix/var/run/saslauthd"
-PLAIN_SOCKET_DIR = "/var/run/saslauthd"
 CREATED_HEADER = "# saslauthd settings, managed by provisioner.\n"
-
-# The managed variables as each package ships them, for a dry run that cannot
-# read the file yet (the package is installed by this very run). Only used to
-# predict which variables will change; the real run reads the real file.
-# Debian 12 sasl2-bin: no START line at all (so saslauthd does not run).
-# EL6/7/8 cyrus-sasl: MECH=pam, SOCKETDIR=/var/run/saslauthd or /run/saslauthd.
-SHIPPED_SETTINGS: dict[str, dict[str, str]] = {
-    "sasl2-bin": {"MECHANISMS": "pam", "OPTIONS": "-c -m /var/run/saslauthd"},
-    "cyrus-sasl": {"MECH": "pam"},
-}
-
-
-def saslauthd_settings(platform: Platform) -> dict[str, str]:
-    """The saslauthd variables to manage, in the order they are reported."""
-    if platform.family == "debian":
-        socket_dir = CHROOT_SOCKET_DIR if platform.postfix_chroot else PLAIN_SOCKET_DIR
-        return {"START": "yes", "MECHANISMS": "pam", "OPTIONS": f"-c -m {socket_dir}"}
-    # EL: the default SOCKETDIR is right, Postfix is not chrooted there.
-    return {"MECH": "pam"}
 
 
 # ------------------------------------------------------------ KEY=VALUE files
@@ -232,7 +211,7 @@ class Sasl(Step):
 
     def _saslauthd(self, ctx: Context) -> Change | None:
         path = ctx.platform.saslauthd_defaults
-        settings = saslauthd_settings(ctx.platform)
+        settings = ctx.platform.saslauthd_settings
         state = ctx.facts.file(path)
         notify = frozenset({"saslauthd:restart"})
         # Names every managed variable, not only those that differ: the dry
@@ -242,7 +221,8 @@ class Sasl(Step):
         if state.exists and state.content is None:
             # Dropped by a package this run installs: its text is known only
             # once installed, so predict from what the package ships.
-            shipped = SHIPPED_SETTINGS.get(state.from_package or "", {})
+            as_shipped = ctx.platform.saslauthd_shipped
+            shipped = as_shipped.values if state.from_package == as_shipped.package else {}
             if all(shipped.get(key) == value for key, value in settings.items()):
                 return None
             return Change(

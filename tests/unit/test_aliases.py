@@ -5,7 +5,7 @@ from __future__ import annotations
 from provisioner.desired import ALIASES, VIRTUAL_MAP
 from provisioner.vars import MailVars
 from provisioner.model import Command, Facts, FileState
-from provisioner.platforms import DEBIAN, EL7
+from provisioner.platforms import DEBIAN12, EL7
 from provisioner.steps.aliases import (
     ALIASES_DB,
     VIRTUAL_DB,
@@ -93,14 +93,14 @@ def test_debian_dry_run_and_real_run_agree_although_postinst_creates_aliases():
     postinst = "# See man 5 aliases for format\npostmaster:    root\n"
     real = Facts(files={ALIASES: FileState(ALIASES, exists=True, content=postinst, mtime=5, from_package="postfix")})
     shown_package = Facts(files={ALIASES: FileState(ALIASES, exists=True, from_package="postfix")})
-    plans = [[c.summary for c in Aliases().check(Context("h", vars, DEBIAN, facts))] for facts in (dry, real, shown_package)]
+    plans = [[c.summary for c in Aliases().check(Context("h", vars, DEBIAN12, facts))] for facts in (dry, real, shown_package)]
     assert plans[0] == plans[1] == plans[2] == [
         f"create {VIRTUAL_MAP} with 1 alias",
         f"rebuild {VIRTUAL_DB} (missing)",
         f"set root: admin in {ALIASES}",
         f"rebuild {ALIASES_DB} (missing)",
     ]
-    changes = Aliases().check(Context("h", vars, DEBIAN, real))
+    changes = Aliases().check(Context("h", vars, DEBIAN12, real))
     assert changes[2].actions[0].content == postinst + "root:\t\tadmin\n"
     assert changes[1].actions == (Command(("postmap", VIRTUAL_MAP)),)
     assert changes[3].actions == (Command(("newaliases",)),)

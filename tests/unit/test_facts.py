@@ -18,7 +18,7 @@ from provisioner.facts import (
     parse_services,
     split_output,
 )
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8, UnsupportedPlatform, detect
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8, UnsupportedPlatform, detect
 from provisioner.model import OsRelease
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "facts"
@@ -32,7 +32,7 @@ def sections(name: str) -> dict[str, str]:
 def test_debian_recorded_output_parses_into_facts():
     facts = parse_all(SPEC, sections("debian12-configured.txt"))
     assert facts.os == OsRelease(id="debian", version_id="12", id_like=())
-    assert detect(facts.os) is DEBIAN
+    assert detect(facts.os) is DEBIAN12
     assert facts.packages == {"postfix": "3.7.11-0+deb12u1", "sasl2-bin": "2.1.28+dfsg-10+deb12u1"}
     allow = facts.files["/etc/pam.d/mail_auth_group.allow"]
     assert (allow.exists, allow.content, allow.mode, allow.owner) == (True, "mail_login\n", "644", "root")
@@ -64,7 +64,7 @@ def test_el6_without_os_release_is_detected_from_redhat_release():
     [
         ('ID="rocky"\nVERSION_ID="9.3"\nID_LIKE="rhel centos fedora"\n---\n', EL8),
         ('ID="centos"\nVERSION_ID="7"\nID_LIKE="rhel fedora"\n---\n', EL7),
-        ('ID=ubuntu\nVERSION_ID="22.04"\nID_LIKE=debian\n---\n', DEBIAN),
+        ('ID=ubuntu\nVERSION_ID="22.04"\nID_LIKE=debian\n---\n', DEBIAN12),
         ('ID="almalinux"\nVERSION_ID="8.9"\nID_LIKE="rhel centos fedora"\n---\n', EL8),
     ],
 )

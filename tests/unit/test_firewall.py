@@ -16,7 +16,7 @@ import pytest
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.base import Context
 from provisioner.steps.firewall import (
     PORTS,
@@ -246,7 +246,7 @@ def facts_(raw: str, *, verified: bool = False, ssh: str | None = CTRL, services
     )
 
 
-def ctx(facts: Facts, platform=DEBIAN, options=None, **vars) -> Context:
+def ctx(facts: Facts, platform=DEBIAN12, options=None, **vars) -> Context:
     return Context("h", vars_(**vars), platform, facts, options=options if options is not None else {"verify": True})
 
 
@@ -295,7 +295,7 @@ def test_verified_host_is_never_locked_down() -> None:
 def test_lockdown_effect_matches_the_recorded_result() -> None:
     """What a dry run predicts is what the probe reads after the real actions."""
     for raw, recorded, platform, services in (
-        (NOTHING, NFT_LOCKED, DEBIAN, {}),
+        (NOTHING, NFT_LOCKED, DEBIAN12, {}),
         (
             "tool nft\ntool iptables\ntool ip6tables\n".replace("tool nft\n", ""),
             IPT_LOCKED_OPEN.replace("tool nft\n", ""),
@@ -384,7 +384,7 @@ def test_el6_open_chain_follows_the_vars() -> None:
     changes = FirewallLockdown().check(ctx(locked, EL6, submission=False, smtps=True))
     assert [c.summary for c in changes] == ["open tcp 25, 465 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
     # Debian's iptables has no stock ruleset to open.
-    assert FirewallLockdown().check(ctx(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN)) == []
+    assert FirewallLockdown().check(ctx(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN12)) == []
 
 
 def test_direct_rule_argv_round_trip() -> None:

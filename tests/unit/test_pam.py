@@ -12,7 +12,7 @@ from provisioner.facts import FactSpec
 from provisioner.facts.serialize import facts_from_dict
 from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.base import Context
 from provisioner.steps.pam import (
     LINK_PROBE,
@@ -28,7 +28,7 @@ from provisioner.steps.pam import (
 )
 
 CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "pam"
-PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+PLATFORMS = {p.name: p for p in (DEBIAN12, EL6, EL7, EL8)}
 EL_SHIPPED = "#%PAM-1.0\nauth       include\tpassword-auth\naccount    include\tpassword-auth\n"
 
 
@@ -36,7 +36,7 @@ def _vars(**extra) -> MailVars:
     return MailVars(myhostname="mail.example.com", mydomain="example.com", **extra)
 
 
-def _ctx(facts: Facts, platform=DEBIAN, **vars) -> Context:
+def _ctx(facts: Facts, platform=DEBIAN12, **vars) -> Context:
     return Context(host="mx1", vars=_vars(**vars), platform=platform, facts=facts)
 
 
@@ -85,7 +85,7 @@ def test_a_different_listfile_line_is_not_ours():
 
 
 def test_new_file_per_family():
-    assert new_pam_smtp(DEBIAN.pam_smtp_tail) == (
+    assert new_pam_smtp(DEBIAN12.pam_smtp_tail) == (
         PAM_LISTFILE_LINE + "\n@include common-auth\n@include common-account\n"
     )
     assert new_pam_smtp(EL7.pam_smtp_tail).splitlines()[0] == PAM_LISTFILE_LINE
@@ -172,7 +172,7 @@ def test_primary_group_counts_as_membership():
         users={"alice": UserState("alice", ("mail_login",))},
         groups={"mail_login": ()},
         files={
-            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=new_pam_smtp(DEBIAN.pam_smtp_tail)),
+            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=new_pam_smtp(DEBIAN12.pam_smtp_tail)),
             PAM_ALLOW_FILE: FileState(PAM_ALLOW_FILE, exists=True, content=allow_file_content(["mail_login"]),
                                       mode="644", owner="root", group="root"),
         },

@@ -10,19 +10,18 @@ import pytest
 from provisioner.facts.serialize import facts_from_dict
 from provisioner.vars import MailVars
 from provisioner.model import Facts, UserState, WriteFile, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.base import Context
 from provisioner.steps.sasl import (
     SMTPD_CONF,
     Sasl,
     edit_shell_vars,
-    saslauthd_settings,
     shell_assignments,
     shell_value,
 )
 
 CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "sasl"
-PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+PLATFORMS = {p.name: p for p in (DEBIAN12, EL6, EL7, EL8)}
 
 SHIPPED = """#
 # Settings for saslauthd daemon
@@ -127,9 +126,9 @@ def test_unsafe_value_is_refused():
 
 
 def test_settings_per_family():
-    assert saslauthd_settings(DEBIAN) == DEBIAN_SETTINGS
+    assert DEBIAN12.saslauthd_settings == DEBIAN_SETTINGS
     for platform in (EL6, EL7, EL8):
-        assert saslauthd_settings(platform) == {"MECH": "pam"}
+        assert platform.saslauthd_settings == {"MECH": "pam"}
 
 
 # ------------------------------------------------------------ the step
@@ -176,7 +175,7 @@ def test_postfix_group_seen_from_either_side():
         Facts(users={"postfix": UserState("postfix", ("postfix",))}, groups={"sasl": ("postfix",)}),
         Facts(users={"postfix": UserState("postfix", ("postfix", "sasl"))}, groups={"sasl": ()}),
     ):
-        summaries = [c.summary for c in Sasl().check(_ctx(DEBIAN, facts))]
+        summaries = [c.summary for c in Sasl().check(_ctx(DEBIAN12, facts))]
         assert "add postfix to group sasl" not in summaries
 
 

@@ -18,26 +18,23 @@ from provisioner.desired import (
     VIRTUAL_MAP,
     main_cf_settings,
 )
-from provisioner.platforms import DEBIAN, Platform
+from provisioner.platforms import DEBIAN12, Platform
 from provisioner.steps.aliases import render_virtual
 from provisioner.steps.main_cf import render_line
 from provisioner.steps.pam import allow_file_content
-from provisioner.steps.sasl import SMTPD_CONF, render_assignment, saslauthd_settings
+from provisioner.steps.sasl import SMTPD_CONF, render_assignment
 from provisioner.vars import MailVars
 
-# Debian 12's sasl2-bin ships these variables double-quoted; provisioner keeps
-# a line's quoting when it replaces it, and appends START unquoted.
-DEBIAN_QUOTED_SASLAUTHD = frozenset({"MECHANISMS", "OPTIONS"})
-
-
-def peer_desired(vars: MailVars, platform: Platform = DEBIAN) -> dict[str, Any]:
+def peer_desired(vars: MailVars, platform: Platform = DEBIAN12) -> dict[str, Any]:
     """The desired state the peers check, as data, from provisioner's own definitions.
 
     Lines are rendered exactly as provisioner writes them, so that a host
     provisioner converged is converged for the peers too.
     """
     settings = main_cf_settings(vars, platform)
-    sasl = saslauthd_settings(platform)
+    sasl = platform.saslauthd_settings
+    # provisioner keeps a line's quoting when it replaces it, and appends unquoted.
+    quoted = platform.saslauthd_shipped.quoted
     return {
         "main_cf_path": MAIN_CF,
         "main_cf_set": [
@@ -52,7 +49,7 @@ def peer_desired(vars: MailVars, platform: Platform = DEBIAN) -> dict[str, Any]:
         "saslauthd_defaults": {
             "path": platform.saslauthd_defaults,
             "lines": [
-                {"key": key, "line": render_assignment(key, value, key in DEBIAN_QUOTED_SASLAUTHD).rstrip("\n")}
+                {"key": key, "line": render_assignment(key, value, key in quoted).rstrip("\n")}
                 for key, value in sasl.items()
             ],
         },

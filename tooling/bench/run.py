@@ -27,7 +27,7 @@ from typing import Any
 
 from provisioner.desired import MAIN_CF, main_cf_settings
 from provisioner.inventory import Host
-from provisioner.platforms import DEBIAN
+from provisioner.platforms import DEBIAN12
 from provisioner.steps.main_cf import render_line
 from tooling.bench.desired import peer_desired
 from tooling.bench.peers import (
@@ -229,7 +229,7 @@ def run_bench(runs: int = 5, repair: bool = True) -> int:
 
     GENERATED_DIR.mkdir(parents=True, exist_ok=True)
     desired_path = GENERATED_DIR / "desired.json"
-    desired_path.write_text(json.dumps(peer_desired(host.vars, DEBIAN), indent=2) + "\n")
+    desired_path.write_text(json.dumps(peer_desired(host.vars, DEBIAN12), indent=2) + "\n")
     (GENERATED_DIR / "ansible-inventory.json").write_text(json.dumps(ansible_inventory(host), indent=2) + "\n")
     (GENERATED_DIR / "pyinfra_inventory.py").write_text(pyinfra_inventory(host, desired_path))
     try:
@@ -284,7 +284,7 @@ def run_bench(runs: int = 5, repair: bool = True) -> int:
     repaired: dict[str, Stats] = {}
     if repair:
         view.heading(f"5. repair one drift ({DRIFT_KEY} = {DRIFT_VALUE} by hand), {runs} timed runs per tool")
-        want = render_line(DRIFT_KEY, main_cf_settings(host.vars, DEBIAN)[DRIFT_KEY] or "").strip()
+        want = render_line(DRIFT_KEY, main_cf_settings(host.vars, DEBIAN12)[DRIFT_KEY] or "").strip()
         repaired = {tool.key: Stats() for tool in tools}
         for round_ in range(runs + 1):  # round 0: untimed warm-up
             for tool in rotate(tools, round_):

@@ -11,7 +11,7 @@ from provisioner.desired import main_cf_settings
 from provisioner.inventory import Host
 from provisioner.vars import MailVars
 from tooling.lab.inventory import LAB_GROUP_VARS
-from provisioner.platforms import DEBIAN
+from provisioner.platforms import DEBIAN12
 from provisioner.steps import aliases, main_cf, sasl
 
 LAB_VARS = MailVars(
@@ -32,8 +32,8 @@ OPTIONS="-c -m /var/run/saslauthd"
 
 
 def test_main_cf_keys_and_values_come_from_main_cf_settings():
-    settings = main_cf_settings(LAB_VARS, DEBIAN)
-    desired = peer_desired(LAB_VARS, DEBIAN)
+    settings = main_cf_settings(LAB_VARS, DEBIAN12)
+    desired = peer_desired(LAB_VARS, DEBIAN12)
     assert [item["key"] for item in desired["main_cf_set"]] == [k for k, v in settings.items() if v is not None]
     assert desired["main_cf_absent"] == [k for k, v in settings.items() if v is None]
     # the lab's override and the deprecated key must be absent
@@ -45,8 +45,8 @@ def test_main_cf_keys_and_values_come_from_main_cf_settings():
 
 
 def test_a_main_cf_provisioner_wrote_has_every_peer_line_and_no_absent_key():
-    desired = peer_desired(LAB_VARS, DEBIAN)
-    written, _, _ = main_cf.edit("smtpd_use_tls=yes\nsmtpd_sender_restrictions = x\n", main_cf_settings(LAB_VARS, DEBIAN))
+    desired = peer_desired(LAB_VARS, DEBIAN12)
+    written, _, _ = main_cf.edit("smtpd_use_tls=yes\nsmtpd_sender_restrictions = x\n", main_cf_settings(LAB_VARS, DEBIAN12))
     lines = written.splitlines()
     for item in desired["main_cf_set"]:
         assert lines.count(item["line"]) == 1
@@ -55,8 +55,8 @@ def test_a_main_cf_provisioner_wrote_has_every_peer_line_and_no_absent_key():
 
 
 def test_saslauthd_lines_match_what_provisioner_leaves_on_debian():
-    desired = peer_desired(LAB_VARS, DEBIAN)["saslauthd_defaults"]
-    edited, _ = sasl.edit_shell_vars(DEBIAN_SASLAUTHD, sasl.saslauthd_settings(DEBIAN))
+    desired = peer_desired(LAB_VARS, DEBIAN12)["saslauthd_defaults"]
+    edited, _ = sasl.edit_shell_vars(DEBIAN_SASLAUTHD, DEBIAN12.saslauthd_settings)
     lines = edited.splitlines()
     assert desired["path"] == "/etc/default/saslauthd"
     for item in desired["lines"]:
@@ -65,7 +65,7 @@ def test_saslauthd_lines_match_what_provisioner_leaves_on_debian():
 
 
 def test_whole_files_and_lines_are_provisioner_s():
-    desired = peer_desired(LAB_VARS, DEBIAN)
+    desired = peer_desired(LAB_VARS, DEBIAN12)
     assert desired["smtpd_sasl_conf"] == {"path": "/etc/postfix/sasl/smtpd.conf", "content": sasl.SMTPD_CONF}
     assert desired["pam_allow_file"]["content"] == "mail_login\n"
     assert desired["virtual_map"]["content"] == aliases.render_virtual(LAB_VARS.virtual_aliases)
@@ -80,7 +80,7 @@ def test_whole_files_and_lines_are_provisioner_s():
 
 def test_no_root_alias_and_kept_sendmail():
     vars = MailVars(myhostname="m.example.com", mydomain="example.com", remove_sendmail=False)
-    desired = peer_desired(vars, DEBIAN)
+    desired = peer_desired(vars, DEBIAN12)
     assert desired["aliases"]["root_line"] is None and desired["sendmail_packages"] == []
 
 
