@@ -21,10 +21,9 @@ Postfix looks maps up afresh: a rebuilt map needs no reload or restart.
 
 from __future__ import annotations
 
-import re
-
 from provisioner.desired import ALIASES, VIRTUAL_MAP
 from provisioner.facts import FactSpec
+from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, WriteFile
 from provisioner.steps.base import Context, Step, unified_diff
@@ -36,8 +35,6 @@ VIRTUAL_HEADER = (
     f"# {VIRTUAL_MAP}: virtual alias map (virtual_alias_maps), managed by provisioner.\n"
     "# Edit virtual_aliases in the inventory: changes made here are overwritten.\n"
 )
-ALIAS_ENTRY_RE = re.compile(r"^([^\s#:][^:]*?)\s*:(.*)$")
-COMMENTED_ROOT_RE = re.compile(r"^#\s*root\s*:")
 
 
 # ------------------------------------------------------------------ virtual map
@@ -89,59 +86,22 @@ def describe_map_change(old: dict[str, str], new: dict[str, str]) -> str:
 # ------------------------------------------------------------------ /etc/aliases
 
 
-def _alias_values(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def edit_aliases(text: str, root_alias: str) -> tuple[str, str | None]:
     """Set ``root: root_alias`` in aliases(5) text; return (new text, the old root value or None).
 
     The old value is "" when the entry was only the commented example (or absent).
     """
-    lines = text.splitlines(keepends=True)
-    entries: list[tuple[int, int, str, str]] = []  # start, end, name, value
-    i = 0
-    while i < len(lines):
-        match = ALIAS_ENTRY_RE.match(lines[i].rstrip("\r\n"))
-        if not match:
-            i += 1
-            continue
-        value = match.group(2)
-        j = i + 1
-        while j < len(lines) and lines[j][:1] in (" ", "\t") and lines[j].strip() and not lines[j].lstrip().startswith("#"):
-            value += " " + lines[j].strip()
-            j += 1
-        entries.append((i, j, match.group(1).strip(), value))
-        i = j
-    new_line = f"root:\t\t{root_alias}\n"
-    roots = [e for e in entries if e[2].lower() == "root"]
-    if roots:
-        first, *rest = roots
-        if _alias_values(first[3]) == [root_alias] and not rest:
-            return text, None
-        drop = set()
-        for start, end, _, _ in rest:
-            drop.update(range(start, end))
-        drop.update(range(first[0] + 1, first[1]))
-        out = []
-        for index, line in enumerate(lines):
-            if index == first[0]:
-                out.append(new_line)
-            elif index not in drop:
-                out.append(line)
-        return "".join(out), ", ".join(_alias_values(first[3])) or "empty"
-    for index, line in enumerate(lines):
-        if COMMENTED_ROOT_RE.match(line):
-            return "".join(lines[:index] + [new_line] + lines[index + 1:]), ""
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    return "".join(lines) + new_line, ""
+    edit = edit_keys(text, {"root": root_alias}, ALIASES_SYNTAX)
+    if not edit.set_keys:
+        return text, None
+    roots = edit.found.get("root")
+    return edit.text, (", ".join(alias_values(roots[0].value)) or "empty") if roots else ""
 
 
 def new_aliases_file(root_alias: str | None) -> str:
     text = "# See man 5 aliases for format\npostmaster:    root\n"
     if root_alias:
-        text += f"root:\t\t{root_alias}\n"
+        text += alias_line("root", root_alias)
     return text
 
 

@@ -25,13 +25,13 @@ Three concerns, one Change each:
 
 from __future__ import annotations
 
-import re
-import shlex
+from typing import Mapping
 
 from provisioner.facts import FactSpec
+from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, UserState, WriteFile
-from provisioner.platforms import Platform, union_paths
+from provisioner.platforms import union_paths
 from provisioner.steps.base import Context, Step, unified_diff
 
 SMTPD_CONF = "pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\n"
@@ -40,104 +40,8 @@ POSTFIX_USER = "postfix"
 CREATED_HEADER = "# saslauthd settings, managed by provisioner.\n"
 
 
-# ------------------------------------------------------------ KEY=VALUE files
-
-ASSIGN_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-COMMENTED_RE = re.compile(r"^\s*#+\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-PLAIN_VALUE_RE = re.compile(r"^[A-Za-z0-9_./:@%+,-]+$")
-UNSAFE_IN_QUOTES = set('"\\$`\n')
-
-
-def shell_value(raw: str) -> str | None:
-    """The value a shell assigns from the text after ``KEY=``; None if it is not one word."""
-    try:
-        words = shlex.split(raw, comments=True, posix=True)
-    except ValueError:
-        return None
-    if not words:
-        return ""
-    if len(words) > 1 or raw[:1].isspace():
-        # `KEY=a b` runs command b with KEY=a in its environment: not an assignment we can trust.
-        return None
-    return words[0]
-
-
-def shell_assignments(text: str) -> dict[str, str | None]:
-    """Effective value of each variable (the last assignment wins, as in the shell)."""
-    values: dict[str, str | None] = {}
-    for line in text.splitlines():
-        match = ASSIGN_RE.match(line)
-        if match:
-            values[match.group(1)] = shell_value(match.group(2))
-    return values
-
-
-def render_assignment(key: str, value: str, quoted: bool) -> str:
-    if any(c in UNSAFE_IN_QUOTES for c in value):
-        raise ValueError(f"{key}: value {value!r} cannot be written safely")
-    if quoted or not PLAIN_VALUE_RE.match(value):
-        return f'{key}="{value}"\n'
-    return f"{key}={value}\n"
-
-
-def edit_shell_vars(text: str, settings: dict[str, str], header: str = "") -> tuple[str, list[str]]:
-    """Apply ``settings`` to a KEY=VALUE shell file; return (new text, keys changed).
-
-    A key already set to the wanted value (by the shell's reading: the last
-    assignment wins, quoting does not matter) is left as it is. Otherwise the
-    first assignment is replaced where it stands and later ones are dropped;
-    with no assignment, the first commented-out one (``#KEY=...``) is replaced;
-    else the line is appended. The replacement keeps the quoting style of the
-    line it replaces. ``header`` starts a file that was empty.
-    """
-    lines = text.splitlines(keepends=True)
-    active: dict[str, list[int]] = {}
-    commented: dict[str, int] = {}
-    for index, line in enumerate(lines):
-        match = ASSIGN_RE.match(line)
-        if match:
-            active.setdefault(match.group(1), []).append(index)
-            continue
-        match = COMMENTED_RE.match(line)
-        if match:
-            commented.setdefault(match.group(1), index)
-    current = shell_assignments(text)
-    replace: dict[int, str] = {}
-    drop: set[int] = set()
-    appended: list[str] = []
-    changed: list[str] = []
-    for key, value in settings.items():
-        if key in active and current.get(key) == value:
-            continue
-        changed.append(key)
-        if key in active:
-            first, *rest = active[key]
-            raw = ASSIGN_RE.match(lines[first]).group(2)  # type: ignore[union-attr]
-            replace[first] = render_assignment(key, value, raw.startswith('"'))
-            drop.update(rest)
-        elif key in commented and commented[key] not in replace:
-            raw = COMMENTED_RE.match(lines[commented[key]]).group(2)  # type: ignore[union-attr]
-            replace[commented[key]] = render_assignment(key, value, raw.startswith('"'))
-        else:
-            appended.append(render_assignment(key, value, False))
-    if not changed:
-        return text, []
-    out: list[str] = []
-    for index, line in enumerate(lines):
-        if index in replace:
-            out.append(replace[index])
-        elif index not in drop:
-            out.append(line)
-    if out and not out[-1].endswith("\n"):
-        out[-1] += "\n"
-    if appended and not text.strip():
-        out = [header] if header else []
-    out.extend(appended)
-    return "".join(out), changed
-
-
-def describe_settings(settings: dict[str, str], keys: list[str]) -> str:
-    return ", ".join(render_assignment(key, settings[key], False).strip() for key in keys)
+def describe_settings(settings: Mapping[str, str], keys: list[str]) -> str:
+    return ", ".join(shell_line(key, settings[key], False).strip() for key in keys)
 
 
 # ------------------------------------------------------------ the step

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "provisioner"
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plain data and pure helpers: what facts, vars and changes are.
-    ("model", ("provisioner", "provisioner.model", "provisioner.vars", "provisioner.certs")),
+    ("model", ("provisioner", "provisioner.model", "provisioner.vars", "provisioner.certs", "provisioner.keyedit")),
     # Probes, and facts gathered in one script (through a callable: no transport here).
     ("facts", ("provisioner.facts",)),
     # What differs between OS families, as data.

@@ -12,12 +12,10 @@ from provisioner.vars import MailVars
 from provisioner.model import Facts, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.base import Context
+from provisioner.keyedit import edit_shell_vars, shell_assignments, shell_value
 from provisioner.steps.sasl import (
     SMTPD_CONF,
     Sasl,
-    edit_shell_vars,
-    shell_assignments,
-    shell_value,
 )
 
 CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "sasl"

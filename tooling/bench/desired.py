@@ -20,9 +20,10 @@ from provisioner.desired import (
 )
 from provisioner.platforms import DEBIAN12, Platform
 from provisioner.steps.aliases import render_virtual
-from provisioner.steps.main_cf import render_line
+from provisioner.keyedit import main_cf_line
 from provisioner.steps.pam import allow_file_content
-from provisioner.steps.sasl import SMTPD_CONF, render_assignment
+from provisioner.keyedit import shell_line
+from provisioner.steps.sasl import SMTPD_CONF
 from provisioner.vars import MailVars
 
 def peer_desired(vars: MailVars, platform: Platform = DEBIAN12) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def peer_desired(vars: MailVars, platform: Platform = DEBIAN12) -> dict[str, Any
     return {
         "main_cf_path": MAIN_CF,
         "main_cf_set": [
-            {"key": key, "line": render_line(key, value).rstrip("\n")}
+            {"key": key, "line": main_cf_line(key, value).rstrip("\n")}
             for key, value in settings.items()
             if value is not None
         ],
@@ -49,7 +50,7 @@ def peer_desired(vars: MailVars, platform: Platform = DEBIAN12) -> dict[str, Any
         "saslauthd_defaults": {
             "path": platform.saslauthd_defaults,
             "lines": [
-                {"key": key, "line": render_assignment(key, value, key in quoted).rstrip("\n")}
+                {"key": key, "line": shell_line(key, value, key in quoted).rstrip("\n")}
                 for key, value in sasl.items()
             ],
         },

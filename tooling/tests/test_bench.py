@@ -12,7 +12,8 @@ from provisioner.inventory import Host
 from provisioner.vars import MailVars
 from tooling.lab.inventory import LAB_GROUP_VARS
 from provisioner.platforms import DEBIAN12
-from provisioner.steps import aliases, main_cf, sasl
+from provisioner.keyedit import edit_main_cf, edit_shell_vars
+from provisioner.steps import aliases, sasl
 
 LAB_VARS = MailVars(
     myhostname="lab1.example.test",
@@ -46,7 +47,7 @@ def test_main_cf_keys_and_values_come_from_main_cf_settings():
 
 def test_a_main_cf_provisioner_wrote_has_every_peer_line_and_no_absent_key():
     desired = peer_desired(LAB_VARS, DEBIAN12)
-    written, _, _ = main_cf.edit("smtpd_use_tls=yes\nsmtpd_sender_restrictions = x\n", main_cf_settings(LAB_VARS, DEBIAN12))
+    written, _, _ = edit_main_cf("smtpd_use_tls=yes\nsmtpd_sender_restrictions = x\n", main_cf_settings(LAB_VARS, DEBIAN12))
     lines = written.splitlines()
     for item in desired["main_cf_set"]:
         assert lines.count(item["line"]) == 1
@@ -56,7 +57,7 @@ def test_a_main_cf_provisioner_wrote_has_every_peer_line_and_no_absent_key():
 
 def test_saslauthd_lines_match_what_provisioner_leaves_on_debian():
     desired = peer_desired(LAB_VARS, DEBIAN12)["saslauthd_defaults"]
-    edited, _ = sasl.edit_shell_vars(DEBIAN_SASLAUTHD, DEBIAN12.saslauthd_settings)
+    edited, _ = edit_shell_vars(DEBIAN_SASLAUTHD, DEBIAN12.saslauthd_settings)
     lines = edited.splitlines()
     assert desired["path"] == "/etc/default/saslauthd"
     for item in desired["lines"]:
