@@ -21,7 +21,7 @@ Postfix looks maps up afresh: a rebuilt map needs no reload or restart.
 
 from __future__ import annotations
 
-from provisioner.desired import ALIASES, VIRTUAL_MAP
+from provisioner.desired import ALIASES, VIRTUAL_MAP, render_virtual
 from provisioner.facts import FactSpec
 from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
@@ -31,22 +31,9 @@ from provisioner.steps.tls import attributes_change
 
 VIRTUAL_DB = VIRTUAL_MAP + ".db"
 ALIASES_DB = ALIASES + ".db"
-VIRTUAL_HEADER = (
-    f"# {VIRTUAL_MAP}: virtual alias map (virtual_alias_maps), managed by provisioner.\n"
-    "# Edit virtual_aliases in the inventory: changes made here are overwritten.\n"
-)
 
 
 # ------------------------------------------------------------------ virtual map
-
-
-def render_virtual(aliases: dict[str, str]) -> str:
-    """The whole map: header, then one aligned ``alias  destination`` line per alias."""
-    column = "# alias address"
-    width = max([len(column), *(len(alias) for alias in aliases)]) + 4
-    lines = [VIRTUAL_HEADER, f"{column:<{width}}destination\n"]
-    lines += [f"{alias:<{width}}{target}\n" for alias, target in aliases.items()]
-    return "".join(lines)
 
 
 def parse_map(text: str) -> dict[str, str]:

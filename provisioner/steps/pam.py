@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
+from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
 from provisioner.facts import FactSpec, Probe
 from provisioner.platforms import union_paths
 from provisioner.vars import MailVars
@@ -114,12 +114,6 @@ def put_first(text: str, line: str = PAM_LISTFILE_LINE) -> str:
 
 def new_pam_smtp(tail: tuple[str, ...], line: str = PAM_LISTFILE_LINE) -> str:
     return "".join(f"{l}\n" for l in (line, *tail))
-
-
-def allow_file_content(groups: list[str] | tuple[str, ...]) -> str:
-    # No comment header: pam_listfile has no comment syntax, it would look up
-    # a "# ..." line as a group name on every authentication.
-    return "".join(f"{g}\n" for g in groups)
 
 
 # ------------------------------------------------------------ the step

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from provisioner.desired import SMTPD_CONF
 from provisioner.facts import FactSpec
 from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
@@ -34,7 +35,6 @@ from provisioner.model import Change, Command, Facts, FileState, UserState, Writ
 from provisioner.platforms import union_paths
 from provisioner.steps.base import Context, Step, unified_diff
 
-SMTPD_CONF = "pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\n"
 SASL_GROUP = "sasl"
 POSTFIX_USER = "postfix"
 CREATED_HEADER = "# saslauthd settings, managed by provisioner.\n"

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from provisioner.desired import ALIASES, VIRTUAL_MAP
+from provisioner.desired import ALIASES, VIRTUAL_HEADER, VIRTUAL_MAP, render_virtual
 from provisioner.vars import MailVars
 from provisioner.model import Command, Facts, FileState
 from provisioner.platforms import DEBIAN12, EL7
 from provisioner.steps.aliases import (
     ALIASES_DB,
     VIRTUAL_DB,
-    VIRTUAL_HEADER,
     Aliases,
     describe_map_change,
     edit_aliases,
     new_aliases_file,
     parse_map,
     rebuild_reason,
-    render_virtual,
 )
 from provisioner.steps.base import Context
 

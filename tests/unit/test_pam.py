@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
+from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
 from provisioner.facts import FactSpec
 from provisioner.facts.serialize import facts_from_dict
 from provisioner.vars import MailVars
@@ -19,7 +19,6 @@ from provisioner.steps.pam import (
     Link,
     Pam,
     PamError,
-    allow_file_content,
     first_directive,
     new_pam_smtp,
     parse_link,

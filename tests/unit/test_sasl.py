@@ -13,10 +13,8 @@ from provisioner.model import Facts, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.base import Context
 from provisioner.keyedit import edit_shell_vars, shell_assignments, shell_value
-from provisioner.steps.sasl import (
-    SMTPD_CONF,
-    Sasl,
-)
+from provisioner.desired import SMTPD_CONF
+from provisioner.steps.sasl import Sasl
 
 CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "sasl"
 PLATFORMS = {p.name: p for p in (DEBIAN12, EL6, EL7, EL8)}

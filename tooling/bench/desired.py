@@ -1,64 +1,40 @@
-"""The peers' desired state, as data, from provisioner's own definitions.
+"""The peers' desired state, as data, from provisioner's own (``provisioner.desired.desired_state``).
 
 The peers (tooling/bench/ansible, tooling/bench/pyinfra) read only the JSON
 written from ``peer_desired``, so their desired state cannot drift from
-provisioner's.
+provisioner's: every line is the one provisioner writes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from provisioner.desired import (
-    ALIASES,
-    MAIN_CF,
-    PAM_ALLOW_FILE,
-    PAM_LISTFILE_LINE,
-    PAM_SMTP,
-    VIRTUAL_MAP,
-    main_cf_settings,
-)
+from provisioner.desired import KeyedLines, desired_state
 from provisioner.platforms import DEBIAN12, Platform
-from provisioner.steps.aliases import render_virtual
-from provisioner.keyedit import main_cf_line
-from provisioner.steps.pam import allow_file_content
-from provisioner.keyedit import shell_line
-from provisioner.steps.sasl import SMTPD_CONF
 from provisioner.vars import MailVars
 
-def peer_desired(vars: MailVars, platform: Platform = DEBIAN12) -> dict[str, Any]:
-    """The desired state the peers check, as data, from provisioner's own definitions.
 
-    Lines are rendered exactly as provisioner writes them, so that a host
-    provisioner converged is converged for the peers too.
-    """
-    settings = main_cf_settings(vars, platform)
-    sasl = platform.saslauthd_settings
-    # provisioner keeps a line's quoting when it replaces it, and appends unquoted.
-    quoted = platform.saslauthd_shipped.quoted
+def _lines(keyed: KeyedLines) -> list[dict[str, str]]:
+    return [{"key": key, "line": line} for key, line in keyed.lines]
+
+
+def peer_desired(vars: MailVars, platform: Platform = DEBIAN12) -> dict[str, Any]:
+    """The desired state the peers check, in the shape the playbook and the deploy read."""
+    state = desired_state(vars, platform)
+    root_lines = dict(state.aliases.lines)
     return {
-        "main_cf_path": MAIN_CF,
-        "main_cf_set": [
-            {"key": key, "line": main_cf_line(key, value).rstrip("\n")}
-            for key, value in settings.items()
-            if value is not None
-        ],
-        "main_cf_absent": [key for key, value in settings.items() if value is None],
-        "mail_packages": list(platform.mail_packages),
-        "sendmail_packages": list(platform.sendmail_packages) if vars.remove_sendmail else [],
-        "smtpd_sasl_conf": {"path": platform.smtpd_sasl_conf, "content": SMTPD_CONF},
-        "saslauthd_defaults": {
-            "path": platform.saslauthd_defaults,
-            "lines": [
-                {"key": key, "line": shell_line(key, value, key in quoted).rstrip("\n")}
-                for key, value in sasl.items()
-            ],
-        },
-        "pam_smtp": {"path": PAM_SMTP, "line": PAM_LISTFILE_LINE},
-        "pam_allow_file": {"path": PAM_ALLOW_FILE, "content": allow_file_content([vars.mail_group])},
-        "mail_group": vars.mail_group,
-        "mail_users": list(vars.mail_users),
-        "virtual_map": {"path": VIRTUAL_MAP, "content": render_virtual(vars.virtual_aliases)},
-        "aliases": {"path": ALIASES, "root_line": f"root:\t\t{vars.root_alias}" if vars.root_alias else None},
-        "services": ["saslauthd", "postfix"],
+        "main_cf_path": state.main_cf.path,
+        "main_cf_set": _lines(state.main_cf),
+        "main_cf_absent": list(state.main_cf.absent),
+        "mail_packages": list(state.packages),
+        "sendmail_packages": list(state.removed_packages),
+        "smtpd_sasl_conf": {"path": state.smtpd_sasl_conf.path, "content": state.smtpd_sasl_conf.content},
+        "saslauthd_defaults": {"path": state.saslauthd_defaults.path, "lines": _lines(state.saslauthd_defaults)},
+        "pam_smtp": {"path": state.pam_smtp.path, "line": state.pam_smtp.lines[0][1]},
+        "pam_allow_file": {"path": state.pam_allow_file.path, "content": state.pam_allow_file.content},
+        "mail_group": state.mail_group,
+        "mail_users": list(state.mail_users),
+        "virtual_map": {"path": state.virtual_map.path, "content": state.virtual_map.content},
+        "aliases": {"path": state.aliases.path, "root_line": root_lines.get("root")},
+        "services": list(state.services),
     }

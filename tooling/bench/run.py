@@ -25,10 +25,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from provisioner.desired import MAIN_CF, main_cf_settings
+from provisioner.desired import MAIN_CF, desired_state
 from provisioner.inventory import Host
 from provisioner.platforms import DEBIAN12
-from provisioner.keyedit import main_cf_line
 from tooling.bench.desired import peer_desired
 from tooling.bench.peers import (
     BENCH_DIR,
@@ -284,7 +283,7 @@ def run_bench(runs: int = 5, repair: bool = True) -> int:
     repaired: dict[str, Stats] = {}
     if repair:
         view.heading(f"5. repair one drift ({DRIFT_KEY} = {DRIFT_VALUE} by hand), {runs} timed runs per tool")
-        want = main_cf_line(DRIFT_KEY, main_cf_settings(host.vars, DEBIAN12)[DRIFT_KEY] or "").strip()
+        want = dict(desired_state(host.vars, DEBIAN12).main_cf.lines)[DRIFT_KEY]
         repaired = {tool.key: Stats() for tool in tools}
         for round_ in range(runs + 1):  # round 0: untimed warm-up
             for tool in rotate(tools, round_):

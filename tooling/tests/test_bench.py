@@ -7,13 +7,13 @@ import json
 
 from tooling.bench.desired import peer_desired
 from tooling.bench.peers import ansible_changes, ansible_inventory, pyinfra_changes, pyinfra_inventory
-from provisioner.desired import main_cf_settings
+from provisioner.desired import SMTPD_CONF, main_cf_settings, render_virtual
 from provisioner.inventory import Host
 from provisioner.vars import MailVars
 from tooling.lab.inventory import LAB_GROUP_VARS
 from provisioner.platforms import DEBIAN12
 from provisioner.keyedit import edit_main_cf, edit_shell_vars
-from provisioner.steps import aliases, sasl
+from provisioner.steps import aliases
 
 LAB_VARS = MailVars(
     myhostname="lab1.example.test",
@@ -67,9 +67,9 @@ def test_saslauthd_lines_match_what_provisioner_leaves_on_debian():
 
 def test_whole_files_and_lines_are_provisioner_s():
     desired = peer_desired(LAB_VARS, DEBIAN12)
-    assert desired["smtpd_sasl_conf"] == {"path": "/etc/postfix/sasl/smtpd.conf", "content": sasl.SMTPD_CONF}
+    assert desired["smtpd_sasl_conf"] == {"path": "/etc/postfix/sasl/smtpd.conf", "content": SMTPD_CONF}
     assert desired["pam_allow_file"]["content"] == "mail_login\n"
-    assert desired["virtual_map"]["content"] == aliases.render_virtual(LAB_VARS.virtual_aliases)
+    assert desired["virtual_map"]["content"] == render_virtual(LAB_VARS.virtual_aliases)
     assert desired["pam_smtp"]["line"].startswith("auth required pam_listfile.so")
     edited, _ = aliases.edit_aliases("postmaster:    root\n", "mailuser")
     assert desired["aliases"]["root_line"] in edited.splitlines()

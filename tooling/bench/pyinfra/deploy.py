@@ -1,7 +1,7 @@
 """The bench's pyinfra side: the same desired state as tooling/bench/ansible/playbook.yml.
 
 Every value comes from the JSON that tooling.bench generates from
-provisioner.desired.main_cf_settings and the lab inventory (host data
+provisioner.desired.desired_state and the lab inventory (host data
 ``bench_desired``). Idiomatic pyinfra: one operation per concern, files.line per
 main.cf key, and "handlers" as operations guarded by ``_if=any_changed(...)``.
 """
