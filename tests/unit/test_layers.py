@@ -38,6 +38,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("provisioner.runner",)),
     # The operations behind the commands, and their rendering.
     ("app", ("provisioner.app", "provisioner.report")),
+    # The command line.
+    ("cli", ("provisioner.cli",)),
 ]
 
 
