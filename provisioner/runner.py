@@ -18,7 +18,7 @@ from provisioner.facts import FactSpec, FactError, gather
 from provisioner.inventory import Host
 from provisioner.vars import MailVars
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.model import Change, Facts, Shell, backup_path
+from provisioner.model import Change, Facts, Shell, apply_effects, backup_path
 from provisioner.platforms import Platform, UnsupportedPlatform, detect
 from provisioner.steps import POST_VERIFY_STEPS, STEPS
 from provisioner.steps.base import Context, Step, StepError, merge_specs
@@ -136,7 +136,7 @@ class HostRun:
             self._apply(conn, step, changes, before)
             if step.refresh_after_apply:
                 return step.reconcile(before, self._gather(conn, spec), changes, platform)
-            return _effects(before, changes)
+            return apply_effects(before, changes)
 
         facts, notified = walk_steps(
             STEPS, host.name, host.vars, platform, facts, step_options, frozenset(), dry_run,
@@ -238,7 +238,7 @@ def walk_steps(
         for change in changes:
             notified |= change.notify
         if changes:
-            facts = apply(step, changes, facts) if apply else _effects(facts, changes)
+            facts = apply(step, changes, facts) if apply else apply_effects(facts, changes)
         record(changes)  # after apply: a real run reports only what it made
     return facts, notified
 
@@ -251,13 +251,6 @@ def plan(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> l
     facts, notified = walk_steps(STEPS, host_name, vars, platform, facts, options, frozenset(), True, None, changes.extend)
     walk_steps(POST_VERIFY_STEPS, host_name, vars, platform, facts, options, notified, True, None, changes.extend)
     return changes
-
-
-def _effects(facts: Facts, changes: list[Change]) -> Facts:
-    for change in changes:
-        if change.effect is not None:
-            facts = change.effect(facts)
-    return facts
 
 
 def run(

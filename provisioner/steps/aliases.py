@@ -25,9 +25,9 @@ from provisioner.desired import ALIASES, VIRTUAL_MAP, render_virtual
 from provisioner.facts import FactSpec
 from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, WriteFile
-from provisioner.steps.base import Context, Step, unified_diff
-from provisioner.steps.tls import attributes_change
+from provisioner.model import Change, Command, Facts, FileState
+from provisioner.steps.base import Context, Step
+from provisioner.steps.files import attributes_change, write_change
 
 VIRTUAL_DB = VIRTUAL_MAP + ".db"
 ALIASES_DB = ALIASES + ".db"
@@ -113,10 +113,6 @@ def _db_effect(path: str):
     return effect
 
 
-def _written(path: str, content: str) -> FileState:
-    return FileState(path, exists=True, content=content, mode="644", owner="root", group="root")
-
-
 # ------------------------------------------------------------------ step
 
 
@@ -147,14 +143,7 @@ class Aliases(Step):
                 summary = f"write {VIRTUAL_MAP} with {counted}"
             else:
                 summary = f"update {VIRTUAL_MAP}: {describe_map_change(parse_map(state.content), vars.virtual_aliases)}"
-            changes.append(Change(
-                step=self.name,
-                summary=summary,
-                actions=(WriteFile(VIRTUAL_MAP, new, mode="644"),),
-                diff=unified_diff(VIRTUAL_MAP, state.content if state.exists else None, new),
-                writes=(VIRTUAL_MAP,),
-                effect=lambda f: f.with_file(_written(VIRTUAL_MAP, new)),
-            ))
+            changes.append(write_change(self.name, summary, state, new))
         else:
             change = attributes_change(self.name, state, "644")
             if change:
@@ -175,15 +164,8 @@ class Aliases(Step):
         root = vars.root_alias
         rewritten = False
         if not state.exists:
-            new = new_aliases_file(root)
-            changes.append(Change(
-                step=self.name,
-                summary=f"set root: {root} in {ALIASES}" if root else f"create {ALIASES} (postmaster: root)",
-                actions=(WriteFile(ALIASES, new, mode="644"),),
-                diff=unified_diff(ALIASES, None, new),
-                writes=(ALIASES,),
-                effect=lambda f: f.with_file(_written(ALIASES, new)),
-            ))
+            summary = f"set root: {root} in {ALIASES}" if root else f"create {ALIASES} (postmaster: root)"
+            changes.append(write_change(self.name, summary, state, new_aliases_file(root)))
             rewritten = True
         elif root and state.content is None:
             # Shipped by a package the plan installs first (content unknown
@@ -201,14 +183,7 @@ class Aliases(Step):
                     summary = f"set root: {root} in {ALIASES} (was {old_value})"
                 else:
                     summary = f"set root: {root} in {ALIASES}"
-                changes.append(Change(
-                    step=self.name,
-                    summary=summary,
-                    actions=(WriteFile(ALIASES, new, mode="644"),),
-                    diff=unified_diff(ALIASES, state.content, new),
-                    writes=(ALIASES,),
-                    effect=lambda f: f.with_file(_written(ALIASES, new)),
-                ))
+                changes.append(write_change(self.name, summary, state, new))
                 rewritten = True
         reason = rebuild_reason(state, facts.file(ALIASES_DB), rewritten)
         if reason:

@@ -7,7 +7,6 @@ package drops files) says so with ``refresh_after_apply``.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from provisioner.facts import FactSpec
@@ -54,19 +53,6 @@ class Step:
     def reconcile(self, before: Facts, after: Facts, changes: list[Change], platform: Platform) -> Facts:
         """Facts after a real apply that refreshed them (see refresh_after_apply)."""
         return after
-
-
-def unified_diff(path: str, old: str | None, new: str | None) -> str:
-    old_lines = (old or "").splitlines(keepends=True)
-    new_lines = (new or "").splitlines(keepends=True)
-    diff = difflib.unified_diff(
-        old_lines,
-        new_lines,
-        fromfile=path if old is not None else "/dev/null",
-        tofile=path if new is not None else "/dev/null",
-    )
-    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
-    return text
 
 
 def merge_specs(specs: list[FactSpec]) -> FactSpec:

@@ -12,8 +12,9 @@ from provisioner.desired import MAIN_CF, main_cf_settings
 from provisioner.facts import FactSpec
 from provisioner.keyedit import edit_main_cf
 from provisioner.vars import MailVars
-from provisioner.model import Change, FileState, WriteFile
-from provisioner.steps.base import Context, Step, unified_diff
+from provisioner.model import Change, FileState
+from provisioner.steps.base import Context, Step
+from provisioner.steps.files import write_change
 
 RESTART_KEYS = {"inet_interfaces", "inet_protocols", "compatibility_level"}
 
@@ -63,14 +64,5 @@ class MainCf(Step):
             summary = f"create {MAIN_CF} with {wanted} managed keys"
         else:
             summary = f"update {MAIN_CF}: {describe(settings, set_keys, removed)}"
-        return [
-            Change(
-                step=self.name,
-                summary=summary,
-                actions=(WriteFile(MAIN_CF, new, mode="644"),),
-                diff=unified_diff(MAIN_CF, old if state.exists else None, new),
-                notify=notify_for(set_keys + removed) if state.exists else frozenset({"postfix:restart"}),
-                writes=(MAIN_CF,),
-                effect=lambda f: f.with_file(FileState(MAIN_CF, exists=True, content=new, mode="644", owner="root", group="root")),
-            )
-        ]
+        notify = notify_for(set_keys + removed) if state.exists else frozenset({"postfix:restart"})
+        return [write_change(self.name, summary, state, new, notify=notify)]

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from provisioner.desired import MASTER_CF, has_relay_restrictions
 from provisioner.facts import FactSpec
 from provisioner.vars import MailVars
-from provisioner.model import Change, FileState, WriteFile
+from provisioner.model import Change, FileState
 from provisioner.platforms import Platform
-from provisioner.steps.base import Context, Step, StepError, unified_diff
+from provisioner.steps.base import Context, Step, StepError
+from provisioner.steps.files import write_change
 
 RELOAD = frozenset({"postfix:reload"})
 COLUMNS = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxproc")
@@ -309,13 +310,4 @@ class MasterCf(Step):
             summary = shipped_summary
         else:
             summary = "; ".join(f"{head} in {MASTER_CF}" + (f": {detail}" if detail else "") for head, detail in notes)
-        return [Change(
-            step=self.name,
-            summary=summary,
-            actions=(WriteFile(MASTER_CF, new, mode="644"),),
-            diff=unified_diff(MASTER_CF, old, new),
-            notify=RELOAD,
-            writes=(MASTER_CF,),
-            effect=lambda f: f.with_file(FileState(MASTER_CF, exists=True, content=new, mode="644",
-                                                   owner="root", group="root")),
-        )]
+        return [write_change(self.name, summary, state, new, notify=RELOAD)]

@@ -31,9 +31,11 @@ from provisioner.desired import SMTPD_CONF
 from provisioner.facts import FactSpec
 from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, UserState, WriteFile
+from provisioner.model import Change, Command
 from provisioner.platforms import union_paths
-from provisioner.steps.base import Context, Step, unified_diff
+from provisioner.steps.accounts import in_group, join_group
+from provisioner.steps.base import Context, Step
+from provisioner.steps.files import write_change
 
 SASL_GROUP = "sasl"
 POSTFIX_USER = "postfix"
@@ -45,24 +47,6 @@ def describe_settings(settings: Mapping[str, str], keys: list[str]) -> str:
 
 
 # ------------------------------------------------------------ the step
-
-
-def _in_group(facts: Facts, user: str, group: str) -> bool:
-    state = facts.users.get(user)
-    return (state is not None and group in state.groups) or user in facts.groups.get(group, ())
-
-
-def add_to_group(facts: Facts, user: str, group: str) -> Facts:
-    """Facts after ``usermod -a -G group user``."""
-    users = dict(facts.users)
-    state = users.get(user, UserState(name=user))
-    if group not in state.groups:
-        users[user] = UserState(name=user, groups=(*state.groups, group))
-    groups = dict(facts.groups)
-    members = groups.get(group, ())
-    if user not in members:
-        groups[group] = (*members, user)
-    return facts.replace(users=users, groups=groups)
 
 
 class Sasl(Step):
@@ -93,22 +77,12 @@ class Sasl(Step):
             summary = f"write {path} (replacing the file shipped by {state.from_package})"
         else:
             summary = f"write {path}"
-        effect = lambda f: f.with_file(  # noqa: E731
-            FileState(path, exists=True, content=SMTPD_CONF, mode="644", owner="root", group="root")
-        )
-        actions: tuple = ()
-        if not state.exists:
-            actions += (Command(("mkdir", "-p", path.rsplit("/", 1)[0])),)
-        actions += (WriteFile(path, SMTPD_CONF, mode="644"),)
-        return Change(
-            step=self.name,
-            summary=summary,
-            actions=actions,
-            # No diff against a shipped file whose text is not known yet (dry run).
-            diff=None if state.exists and state.content is None else unified_diff(path, state.content, SMTPD_CONF),
+        return write_change(
+            self.name, summary, state, SMTPD_CONF,
             notify=frozenset({"postfix:reload"}),
-            writes=(path,),
-            effect=effect,
+            # No diff against a shipped file whose text is not known yet (dry run).
+            show_diff=not (state.exists and state.content is None),
+            prelude=() if state.exists else (Command(("mkdir", "-p", path.rsplit("/", 1)[0])),),
         )
 
     # -------------------------------------------------------- saslauthd settings
@@ -146,18 +120,9 @@ class Sasl(Step):
             summary = f"update {path}: set {describe_settings(settings, changed)}"
         else:
             summary = f"create {path} with {describe_settings(settings, list(settings))}"
-        mode, owner, group = state.mode or "644", state.owner or "root", state.group or "root"
-        return Change(
-            step=self.name,
-            summary=summary,
-            actions=(WriteFile(path, new, mode=mode, owner=owner, group=group),),
-            diff=unified_diff(path, old if state.exists else None, new),
-            notify=notify,
-            writes=(path,),
-            effect=lambda f: f.with_file(
-                FileState(path, exists=True, content=new, mode=mode, owner=owner, group=group,
-                          from_package=state.from_package)
-            ),
+        return write_change(
+            self.name, summary, state, new, notify=notify, origin=state.from_package,
+            mode=state.mode or "644", owner=state.owner or "root", group=state.group or "root",
         )
 
     # -------------------------------------------------------- postfix in group sasl
@@ -165,12 +130,6 @@ class Sasl(Step):
     def _postfix_group(self, ctx: Context) -> Change | None:
         if not ctx.platform.postfix_chroot:
             return None  # EL: saslauthd's socket is outside any chroot, world-reachable
-        if _in_group(ctx.facts, POSTFIX_USER, SASL_GROUP):
+        if in_group(ctx.facts, POSTFIX_USER, SASL_GROUP):
             return None
-        return Change(
-            step=self.name,
-            summary=f"add {POSTFIX_USER} to group {SASL_GROUP}",
-            actions=(Command(("usermod", "-a", "-G", SASL_GROUP, POSTFIX_USER)),),
-            notify=frozenset({"postfix:reload"}),
-            effect=lambda f: add_to_group(f, POSTFIX_USER, SASL_GROUP),
-        )
+        return join_group(self.name, POSTFIX_USER, SASL_GROUP, notify=frozenset({"postfix:reload"}))
