@@ -12,7 +12,8 @@ from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
 from provisioner.facts import FactError, gather_with_raw
 from provisioner.steps.base import StepError
-from provisioner.runner import EXIT_FAILED, EXIT_OK, RunOptions, fact_spec, run
+from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, RunOptions, run
+from provisioner.engine.walk import fact_spec
 from provisioner.steps import ALL_STEPS
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
 

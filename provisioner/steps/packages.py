@@ -14,12 +14,6 @@ from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
 
 
-# Packages this run installs: what they bring is set up explicitly (enabled at
-# boot...) rather than trusting each distribution's install-time defaults,
-# which a dry run cannot see.
-INSTALLED_THIS_RUN = "packages_installed_this_run"
-
-
 def _all_names() -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for platform in ALL:
@@ -54,9 +48,8 @@ def predict_install(facts: Facts, platform: Platform, names: tuple[str, ...]) ->
                         name=platform.postfix_health_unit, enabled=enabled, active=active
                     )
         commands |= set(platform.package_commands.get(name, ()))
-    extra = {**facts.extra, INSTALLED_THIS_RUN: frozenset(facts.extra.get(INSTALLED_THIS_RUN, ())) | set(names)}
     return facts.replace(packages=packages, files=files, users=users, groups=groups,
-                         services=services, commands=frozenset(commands), extra=extra)
+                         services=services, commands=frozenset(commands))
 
 
 def predict_remove(facts: Facts, names: tuple[str, ...]) -> Facts:
@@ -94,6 +87,7 @@ class Packages(Step):
                     actions=platform.install(missing),
                     notify=frozenset({"postfix:restart"}) if "postfix" in missing else frozenset(),
                     effect=lambda f, names=missing, p=platform: predict_install(f, p, names),
+                    installs=missing,
                 )
             )
         if ctx.vars.remove_sendmail:
@@ -118,5 +112,4 @@ class Packages(Step):
                 now = files.get(path)
                 if now is not None and now.exists and not (was and was.exists):
                     files[path] = FileState(**{**now.__dict__, "from_package": name})
-        extra = {**after.extra, INSTALLED_THIS_RUN: frozenset(installed)}
-        return after.replace(files=files, extra=extra)
+        return after.replace(files=files)

@@ -18,7 +18,6 @@ from provisioner.facts import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, ServiceState, Shell
 from provisioner.steps.base import Context, Step
-from provisioner.steps.packages import INSTALLED_THIS_RUN
 
 PROCESS_PROBE = "services_processes"
 # Process name of each service's daemon.
@@ -96,8 +95,9 @@ class Services(Step):
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
-        installed = facts.extra.get(INSTALLED_THIS_RUN, frozenset())
-        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in installed}
+        # Services of packages this run installs are enabled whatever the
+        # distribution's install-time default (which a dry run cannot see).
+        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in ctx.installed}
         for service in SERVICES:
             state = facts.services.get(service, ServiceState(service, exists=False))
             if not state.enabled or service in fresh:

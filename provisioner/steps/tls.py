@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
@@ -136,15 +136,6 @@ def file_digest(state: FileState) -> str | None:
     return None
 
 
-def now_of(options: dict) -> datetime:
-    value = options.get("now")
-    if value is None:
-        return datetime.now(timezone.utc)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def generate_action(hostname: str, days: int, platform: Platform) -> Shell:
     """openssl req on the host, into a private temporary directory, then moved in place.
 
@@ -212,7 +203,7 @@ class Tls(Step):
             materials = read_material(ctx.vars)
         except MaterialError as exc:
             raise MaterialError(f"{ctx.host}: {exc}") from None
-        return plan(ctx.vars, ctx.platform, ctx.facts, materials, now_of(ctx.options), self.name)
+        return plan(ctx.vars, ctx.platform, ctx.facts, materials, ctx.options.clock(), self.name)
 
 
 def plan(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],

@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Everything that reads the user's files or talks to a host.
     ("io", ("provisioner.inventory", "provisioner.credentials", "provisioner.transport", "provisioner.verify")),
     # One run: facts, steps, apply, verify, rollback.
-    ("engine", ("provisioner.runner",)),
+    ("engine", ("provisioner.engine",)),
     # The operations behind the commands, and their rendering.
     ("app", ("provisioner.app", "provisioner.report")),
     # The command line.
@@ -126,4 +126,4 @@ def test_no_import_cycle():
 def test_the_checker_sees_imports():
     # A guard against a checker that passes because it parses nothing.
     assert "provisioner.model" in GRAPH["provisioner.steps.base"]
-    assert any(m.startswith("provisioner.steps") for m in GRAPH["provisioner.runner"])
+    assert any(m.startswith("provisioner.steps") for m in GRAPH["provisioner.engine.walk"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from provisioner.facts.serialize import facts_from_dict
 from provisioner.vars import MailVars
 from tooling.lab.inventory import LAB_GROUP_VARS
-from provisioner.runner import plan
+from provisioner.engine.walk import planned_changes
 from provisioner.steps import ALL_STEPS
 from provisioner.steps.base import merge_specs
 
@@ -33,7 +33,7 @@ def recorded(name: str, vars: MailVars):
 
 def test_fresh_debian12_host_plan():
     vars = lab1_vars()
-    summaries = [(c.step, c.summary) for c in plan("lab1", vars, recorded("debian12-fresh.json", vars))]
+    summaries = [(c.step, c.summary) for c in planned_changes("lab1", vars, recorded("debian12-fresh.json", vars))]
     assert summaries == [
         ('firewall_lockdown', 'install nftables, then lock down inbound 25, 465, 587 except from 10.200.1.1 (nftables)'),
         ('packages', 'install postfix, sasl2-bin, libsasl2-modules'),
@@ -63,7 +63,7 @@ def test_fresh_debian12_host_plan():
 
 def test_converged_debian12_host_has_nothing_to_do():
     vars = lab1_vars()
-    assert plan("lab1", vars, recorded("debian12-converged.json", vars)) == []
+    assert planned_changes("lab1", vars, recorded("debian12-converged.json", vars)) == []
 
 
 def test_converged_host_drifts_are_planned_exactly():
@@ -76,7 +76,7 @@ def test_converged_host_drifts_are_planned_exactly():
     drifted = drifted.replace(groups={**drifted.groups, "mail_login": ()},
                               users={**drifted.users, "mailuser": drifted.users["mailuser"].__class__(
                                   "mailuser", tuple(g for g in drifted.users["mailuser"].groups if g != "mail_login"))})
-    assert [(c.step, c.summary) for c in plan("lab1", vars, drifted)] == [
+    assert [(c.step, c.summary) for c in planned_changes("lab1", vars, drifted)] == [
         ("main_cf", "update /etc/postfix/main.cf: set smtpd_tls_auth_only = yes"),
         ("pam", "add mailuser to group mail_login"),
         ("services", "reload postfix (its configuration changed)"),
@@ -85,5 +85,5 @@ def test_converged_host_drifts_are_planned_exactly():
 
 def test_a_dry_run_without_verify_keeps_the_lockdown_pending():
     vars = lab1_vars()
-    changes = plan("lab1", vars, recorded("debian12-fresh.json", vars), verify=False)
+    changes = planned_changes("lab1", vars, recorded("debian12-fresh.json", vars), verify=False)
     assert changes[-1].summary == "keep the port 25/465/587 lockdown: verify was skipped"

@@ -21,12 +21,11 @@ from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, SetAttributes, WriteFile
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps import tls
-from provisioner.steps.base import Context
+from provisioner.steps.base import Context, StepOptions
 from provisioner.steps.tls import (
     KEY_PROBE,
     Tls,
     generate_action,
-    now_of,
     parse_dir,
     parse_key_public,
     plan,
@@ -244,9 +243,9 @@ def test_generate_action_really_makes_a_matching_pair(tmp_path, monkeypatch):
 
 
 def test_now_option():
-    assert now_of({"now": "2026-03-01T12:00:00+00:00"}) == NOW
-    assert now_of({"now": "2026-03-01T12:00:00"}) == NOW
-    assert now_of({}).tzinfo is not None
+    assert StepOptions.from_mapping({"now": "2026-03-01T12:00:00+00:00"}).clock() == NOW
+    assert StepOptions.from_mapping({"now": "2026-03-01T12:00:00"}).clock() == NOW
+    assert StepOptions.from_mapping({}).clock().tzinfo is not None
 
 
 # ------------------------------------------------------------------ uploaded material

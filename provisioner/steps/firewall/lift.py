@@ -24,7 +24,7 @@ class FirewallLift(Step):
         state = firewall_state(facts)
         present = state.lockdown_present
         verified = facts.file(VERIFIED_MARKER).exists
-        if ctx.options.get("verify") is False or not ctx.vars.verify:
+        if not ctx.options.verify or not ctx.vars.verify:
             if present:
                 return [Change(step=self.name, summary="keep the port 25/465/587 lockdown: verify was skipped")]
             return []

@@ -94,6 +94,7 @@ class FirewallLockdown(Step):
                             f.replace(packages={**f.packages, **{n: "(to be installed)" for n in p}}),
                             b.predict(s, c),
                         ),
+                        installs=packages,
                     )
                 )
                 state = backend.predict(installed, ctrl)

@@ -1,10 +1,9 @@
-"""The engine: per host, gather facts once, then check and apply each step in order.
+"""One host's run over SSH, and every host in parallel.
 
-A dry run and a real run go through the same code up to the point where a
-step's actions would be sent; both then carry the facts forward the same way
-(each change's predicted effect), except that a real run re-reads the host
-after a step that installs packages. So the plan of a dry run is the list of
-changes the real run makes.
+Per host: connect, gather the facts in one script, walk the steps (a real
+run applies each step's changes as one script), verify with a real SMTP
+client, then walk the post-verify steps. A failed step puts back the files
+the run wrote; a failure stays with its host.
 """
 
 from __future__ import annotations
@@ -14,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
+from provisioner.engine.walk import Walk, fact_spec
 from provisioner.facts import FactSpec, FactError, gather
 from provisioner.inventory import Host
-from provisioner.vars import MailVars
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.model import Change, Facts, Shell, apply_effects, backup_path
 from provisioner.platforms import Platform, UnsupportedPlatform, detect
 from provisioner.steps import POST_VERIFY_STEPS, STEPS
-from provisioner.steps.base import Context, Step, StepError, merge_specs
+from provisioner.steps.base import Step, StepError, StepOptions
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
 
 EXIT_OK, EXIT_FAILED, EXIT_PENDING = 0, 1, 2
@@ -69,10 +68,6 @@ class RunOptions:
 
 class StepFailed(Exception):
     pass
-
-
-def fact_spec(host: Host, steps: list[Step]) -> FactSpec:
-    return merge_specs([step.facts(host.vars) for step in steps])
 
 
 Verifier = Callable[[Host, HostConnection, Facts, Platform], object]
@@ -130,7 +125,6 @@ class HostRun:
         self.platform = platform
         self.report.platform = platform.name
         verifying = self.options.verify and host.vars.verify and self.verifier is not None
-        step_options = {"verify": verifying}
 
         def apply(step: Step, changes: list[Change], before: Facts) -> Facts:
             self._apply(conn, step, changes, before)
@@ -138,10 +132,9 @@ class HostRun:
                 return step.reconcile(before, self._gather(conn, spec), changes, platform)
             return apply_effects(before, changes)
 
-        facts, notified = walk_steps(
-            STEPS, host.name, host.vars, platform, facts, step_options, frozenset(), dry_run,
-            None if dry_run else apply, self._record,
-        )
+        walk = Walk(host.name, host.vars, platform, StepOptions(verify=verifying), dry_run,
+                    apply=None if dry_run else apply, record=self._record)
+        facts, trail = walk.through(STEPS, facts)
 
         if not dry_run and verifying:
             self.log(host.name, "verifying with a real SMTP client")
@@ -157,10 +150,7 @@ class HostRun:
                     raise StepFailed(f"verify failed ({len(failed)} check(s)){detail}; {restored or 'nothing to restore'}")
                 raise StepFailed(f"verify failed ({len(failed)} check(s)); the port-25 lockdown stays in place{detail}")
 
-        walk_steps(
-            POST_VERIFY_STEPS, host.name, host.vars, platform, facts, step_options, notified, dry_run,
-            None if dry_run else apply, self._record,
-        )
+        walk.through(POST_VERIFY_STEPS, facts, trail)
 
         if self.report.changes:
             self.report.status = "pending" if dry_run else "changed"
@@ -211,46 +201,6 @@ class HostRun:
         paths = sorted({path for path, _ in self.written})
         self.written.clear()
         return ", ".join(paths)
-
-
-Applier = Callable[[Step, list[Change], Facts], Facts]
-
-
-def walk_steps(
-    steps: list[Step],
-    host_name: str,
-    vars: MailVars,
-    platform: Platform,
-    facts: Facts,
-    options: dict,
-    notified: frozenset[str],
-    dry_run: bool,
-    apply: Applier | None,
-    record: Callable[[list[Change]], None],
-) -> tuple[Facts, frozenset[str]]:
-    """Check each step against the facts and carry the facts forward.
-
-    The one path shared by a dry run (``apply`` None: predicted effects) and a
-    real run (``apply`` sends the changes and returns the facts after them).
-    """
-    for step in steps:
-        changes = step.check(Context(host_name, vars, platform, facts, dry_run, notified, options))
-        for change in changes:
-            notified |= change.notify
-        if changes:
-            facts = apply(step, changes, facts) if apply else apply_effects(facts, changes)
-        record(changes)  # after apply: a real run reports only what it made
-    return facts, notified
-
-
-def plan(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> list[Change]:
-    """The changes a dry run lists for a host in this state (pure: no host needed)."""
-    platform = detect(facts.os)
-    changes: list[Change] = []
-    options = {"verify": verify}
-    facts, notified = walk_steps(STEPS, host_name, vars, platform, facts, options, frozenset(), True, None, changes.extend)
-    walk_steps(POST_VERIFY_STEPS, host_name, vars, platform, facts, options, notified, True, None, changes.extend)
-    return changes
 
 
 def run(
