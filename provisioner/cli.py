@@ -45,7 +45,7 @@ def provision(c, inventory=DEFAULT_INVENTORY, host=None, group=None, all=False, 
                                               "group": "verify a group", "all": "verify every host"})
 def verify_(c, inventory=DEFAULT_INVENTORY, host=None, group=None, all=False):
     """Repeat the seed's SMTP tests against hosts with a real SMTP client; changes nothing."""
-    _exit(app.verify(inventory, host or [], group, all))
+    _exit(app.verify_hosts(inventory, host or [], group, all))
 
 
 @task(help={"inventory": "inventory YAML", "host": "host to read", "out": "write the JSON here instead of stdout"})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from provisioner.engine.walk import Walk, fact_spec
-from provisioner.facts import FactSpec, FactError, gather
+from provisioner.probes import FactSpec, FactError, gather
 from provisioner.inventory import Host
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.model import Change, Facts, Shell, apply_effects, backup_path

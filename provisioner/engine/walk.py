@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.inventory import Host
 from provisioner.model import Change, Facts, apply_effects
 from provisioner.platforms import Platform, detect
@@ -66,7 +66,7 @@ class Walk:
 
 def fact_spec(host: Host, steps: list[Step]) -> FactSpec:
     """Everything ``steps`` look at on this host, for one fact script."""
-    return merge_specs([step.facts(host.vars) for step in steps])
+    return merge_specs([step.needs(host.vars) for step in steps])
 
 
 def planned_changes(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> list[Change]:

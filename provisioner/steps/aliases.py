@@ -22,7 +22,7 @@ Postfix looks maps up afresh: a rebuilt map needs no reload or restart.
 from __future__ import annotations
 
 from provisioner.desired import ALIASES, VIRTUAL_MAP, render_virtual
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState
@@ -119,7 +119,7 @@ def _db_effect(path: str):
 class Aliases(Step):
     name = "aliases"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             files=(VIRTUAL_MAP, ALIASES),
             # Binary databases: only digest, attributes and mtime are wanted.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
 
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts
 from provisioner.platforms import Platform
@@ -68,7 +68,7 @@ class Step:
     name: str = "step"
     refresh_after_apply: bool = False
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         """What this step looks at, for every OS family (gathered in one round trip)."""
         return FactSpec()
 

@@ -9,7 +9,7 @@ blanks around commas ignored), so cosmetic edits are not drift.
 from __future__ import annotations
 
 from provisioner.desired import MAIN_CF, main_cf_settings
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.keyedit import edit_main_cf
 from provisioner.vars import MailVars
 from provisioner.model import Change, FileState
@@ -35,7 +35,7 @@ def notify_for(keys: list[str]) -> frozenset[str]:
 class MainCf(Step):
     name = "main_cf"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(files=(MAIN_CF,))
 
     def check(self, ctx: Context) -> list[Change]:

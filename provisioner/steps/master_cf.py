@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from provisioner.desired import MASTER_CF, has_relay_restrictions
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, FileState
 from provisioner.platforms import Platform
@@ -276,7 +276,7 @@ def wanted_ports(vars: MailVars) -> dict[str, bool]:
 class MasterCf(Step):
     name = "master_cf"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(files=(MASTER_CF,))
 
     def check(self, ctx: Context) -> list[Change]:

@@ -7,7 +7,7 @@ sendmail-cf behind, so all of them go, purged.
 
 from __future__ import annotations
 
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, FileState, ServiceState, UserState
 from provisioner.platforms import ALL, Platform
@@ -60,7 +60,7 @@ class Packages(Step):
     name = "packages"
     refresh_after_apply = True
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         files: dict[str, None] = {}
         for platform in ALL:
             for paths in platform.package_files.values():

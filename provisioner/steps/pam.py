@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
-from provisioner.facts import FactSpec, Probe
+from provisioner.probes import FactSpec, Probe
 from provisioner.platforms import union_paths
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, SetAttributes, WriteFile
@@ -123,7 +123,7 @@ def new_pam_smtp(tail: tuple[str, ...], line: str = PAM_LISTFILE_LINE) -> str:
 class Pam(Step):
     name = "pam"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             # Where an alternatives link usually ends is gathered too, so that a
             # rollback of a write through the link knows the file existed (and

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from provisioner.desired import SMTPD_CONF
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command
@@ -52,7 +52,7 @@ def describe_settings(settings: Mapping[str, str], keys: list[str]) -> str:
 class Sasl(Step):
     name = "sasl"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             files=(*union_paths("smtpd_sasl_conf"), *union_paths("saslauthd_defaults")),
             users=(POSTFIX_USER,),

@@ -14,7 +14,7 @@ daemon running when START=yes is missing.
 from __future__ import annotations
 
 from provisioner.desired import SERVICES
-from provisioner.facts import FactSpec, Probe, parse_lines
+from provisioner.probes import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, ServiceState, Shell
 from provisioner.steps.base import Context, Step
@@ -55,7 +55,7 @@ def _literal(rendered: str) -> str:
 class Services(Step):
     name = "services"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             services=("postfix", "postfix@-", "saslauthd"),
             extra=(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.facts import FactSpec, Probe
+from provisioner.probes import FactSpec, Probe
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, Shell, backup_path
 from provisioner.platforms import Platform
@@ -191,7 +191,7 @@ def renewal_reason(cert: FileState, key: FileState, key_public: str | None, host
 class Tls(Step):
     name = "tls"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             files=(TLS_CERT, TLS_CA, DH_PARAMS),
             secret_files=(TLS_KEY, TLS_COMBINED),
@@ -203,10 +203,10 @@ class Tls(Step):
             materials = read_material(ctx.vars)
         except MaterialError as exc:
             raise MaterialError(f"{ctx.host}: {exc}") from None
-        return plan(ctx.vars, ctx.platform, ctx.facts, materials, ctx.options.clock(), self.name)
+        return tls_changes(ctx.vars, ctx.platform, ctx.facts, materials, ctx.options.clock(), self.name)
 
 
-def plan(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
+def tls_changes(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
          now: datetime, step: str = "tls") -> list[Change]:
     """Pure: the changes that bring the TLS files to the desired state."""
     changes: list[Change] = []

@@ -80,7 +80,7 @@ def _vars(**kw) -> MailVars:
 
 
 def test_databases_are_gathered_without_content():
-    spec = Aliases().facts(_vars())
+    spec = Aliases().needs(_vars())
     assert set(spec.secret_files) == {VIRTUAL_DB, ALIASES_DB}
     assert set(spec.files) == {VIRTUAL_MAP, ALIASES}
 

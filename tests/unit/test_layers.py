@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plain data and pure helpers: what facts, vars and changes are.
     ("model", ("provisioner", "provisioner.model", "provisioner.vars", "provisioner.certs", "provisioner.keyedit")),
     # Probes, and facts gathered in one script (through a callable: no transport here).
-    ("facts", ("provisioner.facts",)),
+    ("probes", ("provisioner.probes",)),
     # What differs between OS families, as data.
     ("platforms", ("provisioner.platforms",)),
     # The desired state: paths, settings, contents.

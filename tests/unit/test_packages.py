@@ -187,7 +187,7 @@ def test_dry_run_and_real_run_give_main_cf_the_same_summary():
 
 
 def test_fact_spec_covers_every_family():
-    spec = Packages().facts(VARS)
+    spec = Packages().needs(VARS)
     for platform in ALL:
         assert set(platform.mail_packages + platform.sendmail_packages) <= set(spec.packages)
         for paths in platform.package_files.values():

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
-from provisioner.facts import FactSpec
-from provisioner.facts.serialize import facts_from_dict
+from provisioner.probes import FactSpec
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
@@ -107,7 +107,7 @@ def test_parse_link():
 
 
 def test_fact_spec_asks_for_users_group_and_link():
-    spec = Pam().facts(_vars(mail_users=["alice", "bob"], mail_group="smtp_users"))
+    spec = Pam().needs(_vars(mail_users=["alice", "bob"], mail_group="smtp_users"))
     assert isinstance(spec, FactSpec)
     assert spec.users == ("alice", "bob") and spec.groups == ("smtp_users",)
     assert PAM_SMTP in spec.files and PAM_ALLOW_FILE in spec.files

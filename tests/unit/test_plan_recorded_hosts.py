@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from provisioner.facts.serialize import facts_from_dict
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.vars import MailVars
 from tooling.lab.inventory import LAB_GROUP_VARS
 from provisioner.engine.walk import planned_changes
@@ -27,7 +27,7 @@ def lab1_vars() -> MailVars:
 
 
 def recorded(name: str, vars: MailVars):
-    probes = {p.name: p for p in merge_specs([s.facts(vars) for s in ALL_STEPS]).extra}
+    probes = {p.name: p for p in merge_specs([s.needs(vars) for s in ALL_STEPS]).extra}
     return facts_from_dict(json.loads((HOSTS / name).read_text()), probes)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.facts.serialize import facts_from_dict
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.vars import MailVars
 from provisioner.model import Facts, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8

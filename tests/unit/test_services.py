@@ -15,7 +15,7 @@ STEP = Services()
 
 
 def probe_parse(raw: str):
-    return next(p for p in STEP.facts(VARS).extra if p.name == PROCESS_PROBE).parse(raw)
+    return next(p for p in STEP.needs(VARS).extra if p.name == PROCESS_PROBE).parse(raw)
 
 
 def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN12) -> Facts:

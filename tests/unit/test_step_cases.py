@@ -3,7 +3,7 @@
 Each file tests/data/steps/<step>/<case>.json holds:
   platform     debian12 | el6 | el7 | el8 (else detected from facts.os)
   vars         inventory vars (MailVars)
-  facts        facts as provisioner.facts.serialize writes them; "extra" holds raw probe output
+  facts        facts as provisioner.probes.recorded writes them; "extra" holds raw probe output
   options      optional run options seen by the step (e.g. {"verify": true})
   notified     optional handler tags notified by earlier steps
   expected     list of {"summary", "actions": [describe() of each action], "files": {path: content},
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.facts.serialize import facts_from_dict
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.vars import MailVars
 from provisioner.model import WriteFile
 from provisioner.platforms import ALL, detect
@@ -42,7 +42,7 @@ def test_step_case(case_path: Path) -> None:
     case = json.loads(case_path.read_text())
     step = STEPS_BY_NAME[case_path.parent.name]
     vars = MailVars.model_validate(case["vars"])
-    probes = {p.name: p for p in merge_specs([s.facts(vars) for s in ALL_STEPS]).extra}
+    probes = {p.name: p for p in merge_specs([s.needs(vars) for s in ALL_STEPS]).extra}
     facts = facts_from_dict(case["facts"], probes)
     platform = next((p for p in ALL if p.name == case.get("platform")), None) or detect(facts.os)
     ctx = Context(

@@ -28,7 +28,7 @@ from provisioner.steps.tls import (
     generate_action,
     parse_dir,
     parse_key_public,
-    plan,
+    tls_changes,
     read_material,
     renewal_reason,
 )
@@ -285,7 +285,7 @@ def _sha(text: str) -> str:
 def test_uploaded_material_is_written_and_the_key_never_shown(material):
     base, cert, secret, ca = material
     vars = _vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"), tls_ca=str(base / "ca.pem"))
-    changes = plan(vars, DEBIAN12, _facts({}), read_material(vars), NOW)
+    changes = tls_changes(vars, DEBIAN12, _facts({}), read_material(vars), NOW)
     assert [c.summary for c in changes] == [
         f"install the certificate {TLS_CERT} from the inventory",
         f"install the private key {TLS_KEY} from the inventory",
@@ -310,13 +310,13 @@ def test_uploaded_material_converged_and_key_mode_drift(material):
         TLS_CERT: FileState(TLS_CERT, exists=True, content=cert, sha256=_sha(cert), mode="644", owner="root", group="root"),
         TLS_KEY: FileState(TLS_KEY, exists=True, sha256=_sha(secret), mode="600", owner="root", group="root"),
     }
-    assert plan(vars, DEBIAN12, _facts(files), read_material(vars), NOW) == []
+    assert tls_changes(vars, DEBIAN12, _facts(files), read_material(vars), NOW) == []
     files[TLS_KEY] = FileState(TLS_KEY, exists=True, sha256=_sha(secret), mode="644", owner="root", group="root")
-    (change,) = plan(vars, DEBIAN12, _facts(files), read_material(vars), NOW)
+    (change,) = tls_changes(vars, DEBIAN12, _facts(files), read_material(vars), NOW)
     assert change.summary == f"set mode 600 on {TLS_KEY}"
     assert change.actions == (SetAttributes(TLS_KEY, mode="600"),)
     files[TLS_KEY] = FileState(TLS_KEY, exists=True, sha256=_sha("another key"), mode="600", owner="root", group="root")
-    (change,) = plan(vars, DEBIAN12, _facts(files), read_material(vars), NOW)
+    (change,) = tls_changes(vars, DEBIAN12, _facts(files), read_material(vars), NOW)
     assert change.summary == f"replace the private key {TLS_KEY} from the inventory" and change.diff is None
 
 
@@ -325,7 +325,7 @@ def test_combined_material(material):
     vars = _vars(tls_combined=str(base / "combined.pem"), tls_ca=str(base / "ca.pem"))
     materials = read_material(vars)
     assert [(m.path, m.secret) for m in materials] == [(TLS_COMBINED, True), (TLS_CA, False)]
-    changes = plan(vars, EL7, _facts({}), materials, NOW)
+    changes = tls_changes(vars, EL7, _facts({}), materials, NOW)
     assert [c.summary for c in changes] == [
         f"install the certificate and private key {TLS_COMBINED} from the inventory",
         f"install the CA certificate {TLS_CA} from the inventory",
@@ -334,7 +334,7 @@ def test_combined_material(material):
 
 
 def test_the_step_gathers_keys_as_secrets():
-    spec = Tls().facts(_vars())
+    spec = Tls().needs(_vars())
     assert set(spec.secret_files) == {TLS_KEY, TLS_COMBINED}
     assert TLS_KEY not in spec.files and TLS_COMBINED not in spec.files
     assert TLS_CERT in spec.files and DH_PARAMS in spec.files

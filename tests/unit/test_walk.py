@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from provisioner.engine.walk import Trail, Walk, planned_changes
-from provisioner.facts.serialize import facts_from_dict
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.model import Change, Facts, apply_effects
 from provisioner.platforms import DEBIAN12
 from provisioner.steps import ALL_STEPS, POST_VERIFY_STEPS, STEPS
@@ -27,7 +27,7 @@ VARS = MailVars.model_validate({**LAB_GROUP_VARS, "verify_credentials_file": "/n
 
 
 def fresh() -> Facts:
-    probes = {p.name: p for p in merge_specs([s.facts(VARS) for s in ALL_STEPS]).extra}
+    probes = {p.name: p for p in merge_specs([s.needs(VARS) for s in ALL_STEPS]).extra}
     return facts_from_dict(json.loads((HOSTS / "debian12-fresh.json").read_text()), probes)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from provisioner.desired import MAIN_CF, desired_state
 from provisioner.inventory import Host
 from provisioner.platforms import DEBIAN12
-from tooling.bench.desired import peer_desired
+from tooling.bench.peer_state import peer_desired
 from tooling.bench.peers import (
     BENCH_DIR,
     BENCH_HOST,

@@ -5,7 +5,7 @@ Nothing here times anything: speed is measured by `make bench`, never in tests.
 
 import json
 
-from tooling.bench.desired import peer_desired
+from tooling.bench.peer_state import peer_desired
 from tooling.bench.peers import ansible_changes, ansible_inventory, pyinfra_changes, pyinfra_inventory
 from provisioner.desired import SMTPD_CONF, main_cf_settings, render_virtual
 from provisioner.inventory import Host

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provisioner.desired import STATE_DIR, VERIFIED_MARKER
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.model import Action, Change, Command, Facts, FileState, WriteFile
 from provisioner.steps.base import Context, Step
 from provisioner.steps.firewall.backends import BACKENDS
@@ -16,7 +16,7 @@ MARKER_CONTENT = "verified by provisioner\n"
 class FirewallLift(Step):
     name = "firewall_lift"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return firewall_facts()
 
     def check(self, ctx: Context) -> list[Change]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.model import Change
 from provisioner.steps.base import Context, Step, StepError
 from provisioner.steps.firewall.backends import mechanism
@@ -56,7 +56,7 @@ def open_ports(vars: MailVars) -> frozenset[int]:
 class FirewallLockdown(Step):
     name = "firewall_lockdown"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return firewall_facts()
 
     def check(self, ctx: Context) -> list[Change]:

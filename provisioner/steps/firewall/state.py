@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.facts import FactSpec, Probe
+from provisioner.probes import FactSpec, Probe
 from provisioner.model import Facts
 
 PORTS: frozenset[int] = frozenset({25, 465, 587})

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.facts import (
+from provisioner.probes import (
     FactError,
     FactSpec,
     Probe,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.facts import Probe
+from provisioner.probes import Probe
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState
 
 
