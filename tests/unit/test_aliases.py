@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from provisioner.desired import ALIASES, VIRTUAL_HEADER, VIRTUAL_MAP, render_virtual
-from provisioner.vars import MailVars
 from provisioner.model import Command, Facts, FileState
 from provisioner.platforms import DEBIAN12, EL7
 from provisioner.steps.aliases import (
@@ -17,6 +16,8 @@ from provisioner.steps.aliases import (
     rebuild_reason,
 )
 from provisioner.steps.base import Context
+
+from .conftest import mail_vars
 
 EL_TAIL = "# trap decode to catch security attacks\ndecode:\t\troot\n\n# Person who should get root's mail\n#root:\t\tmarc\n"
 
@@ -75,18 +76,14 @@ def test_rebuild_reasons():
     assert rebuild_reason(src, FileState("/m.db", exists=True, mtime=None), False) is None
 
 
-def _vars(**kw) -> MailVars:
-    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **kw})
-
-
 def test_databases_are_gathered_without_content():
-    spec = Aliases().needs(_vars())
+    spec = Aliases().needs(mail_vars())
     assert set(spec.secret_files) == {VIRTUAL_DB, ALIASES_DB}
     assert set(spec.files) == {VIRTUAL_MAP, ALIASES}
 
 
 def test_debian_dry_run_and_real_run_agree_although_postinst_creates_aliases():
-    vars = _vars(root_alias="admin", virtual_aliases={"info@example.test": "user1"})
+    vars = mail_vars(root_alias="admin", virtual_aliases={"info@example.test": "user1"})
     dry = Facts(files={})  # bare host: no /etc/aliases yet
     postinst = "# See man 5 aliases for format\npostmaster:    root\n"
     real = Facts(files={ALIASES: FileState(ALIASES, exists=True, content=postinst, mtime=5, from_package="postfix")})
@@ -106,13 +103,13 @@ def test_debian_dry_run_and_real_run_agree_although_postinst_creates_aliases():
 
 
 def test_missing_aliases_file_without_root_alias_gets_postmaster_only():
-    changes = Aliases().check(Context("h", _vars(), EL7, Facts(files={})))
+    changes = Aliases().check(Context("h", mail_vars(), EL7, Facts(files={})))
     create = next(c for c in changes if c.summary.startswith(f"create {ALIASES}"))
     assert create.actions[0].content == new_aliases_file(None) == "# See man 5 aliases for format\npostmaster:    root\n"
 
 
 def test_effects_converge():
-    vars = _vars(root_alias="admin", virtual_aliases={"info@example.test": "user1"})
+    vars = mail_vars(root_alias="admin", virtual_aliases={"info@example.test": "user1"})
     facts = Facts(files={ALIASES: FileState(ALIASES, exists=True, content=EL_TAIL, mtime=10),
                          ALIASES_DB: FileState(ALIASES_DB, exists=True, mtime=20)})
     for change in Aliases().check(Context("h", vars, EL7, facts)):

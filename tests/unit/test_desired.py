@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from provisioner.desired import SMTPD_CONF, compatibility_level, desired_state, has_relay_restrictions, tls_protocols
 from provisioner.keyedit import edit_main_cf, edit_shell_vars
 from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.aliases import edit_aliases
-from provisioner.vars import MailVars
 
-SASL_CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "sasl"
-VARS = MailVars(myhostname="mail.example.test", mydomain="example.test", mail_users=["alice"], root_alias="alice",
-                virtual_aliases={"info@example.test": "alice"}, main_cf={"smtpd_sender_restrictions": None})
+from .conftest import STEP_CASES, load_case, mail_vars
+
+VARS = mail_vars(mail_users=["alice"], root_alias="alice", virtual_aliases={"info@example.test": "alice"},
+                 main_cf={"smtpd_sender_restrictions": None})
 
 
 def shipped_saslauthd(platform) -> str:
     """saslauthd's settings file as the platform's package ships it (a recorded case)."""
-    case = json.loads((SASL_CASES / f"{platform.name}-fresh-installed.json").read_text())
+    case = load_case(STEP_CASES / "sasl" / f"{platform.name}-fresh-installed.json")
     return case["facts"]["files"][platform.saslauthd_defaults]["content"]
 
 
@@ -54,7 +51,7 @@ def test_files_groups_aliases_and_services():
     edited, _ = edit_aliases("postmaster:    root\n", "alice")
     assert dict(state.aliases.lines)["root"] in edited.splitlines()
     assert state.services == ("saslauthd", "postfix")
-    kept = desired_state(MailVars(myhostname="m.example.test", mydomain="example.test", remove_sendmail=False), EL7)
+    kept = desired_state(mail_vars(remove_sendmail=False), EL7)
     assert kept.removed_packages == () and kept.aliases.lines == ()
 
 

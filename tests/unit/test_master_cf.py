@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from provisioner.desired import MASTER_CF
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, WriteFile
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
-from provisioner.steps.base import Context, StepError
+from provisioner.steps.base import StepError
 from provisioner.steps.master_cf import (
     MasterCf,
     commented_entries,
@@ -22,11 +18,11 @@ from provisioner.steps.master_cf import (
     render,
 )
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "steps" / "master_cf"
+from .conftest import STEP_CASES, context, load_case
 
 
 def stock(platform: str) -> str:
-    case = json.loads((DATA / f"{platform}-fresh-installed.json").read_text())
+    case = load_case(STEP_CASES / "master_cf" / f"{platform}-fresh-installed.json")
     return case["facts"]["files"][MASTER_CF]["content"]
 
 
@@ -140,16 +136,11 @@ def test_no_example_and_no_entry_inserts_after_smtp():
     assert new.endswith("pickup\n")
 
 
-def _ctx(facts: Facts, platform=DEBIAN12, **vars) -> Context:
-    v = MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **vars})
-    return Context("h", v, platform, facts)
-
-
 def test_dry_run_and_real_run_say_the_same_on_a_fresh_host():
-    dry = MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")})))
+    dry = MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")})))
     real_state = FileState(MASTER_CF, exists=True, content=stock("debian12"), mode="644", owner="root", group="root",
                            from_package="postfix")
-    real = MasterCf().check(_ctx(Facts(files={MASTER_CF: real_state})))
+    real = MasterCf().check(context(Facts(files={MASTER_CF: real_state})))
     assert [c.summary for c in dry] == [c.summary for c in real] == [
         f"enable submission (port 587) in {MASTER_CF} (file as shipped by postfix)"
     ]
@@ -157,10 +148,10 @@ def test_dry_run_and_real_run_say_the_same_on_a_fresh_host():
     assert real[0].notify == frozenset({"postfix:reload"})
     # with both off, neither run has anything to do
     for facts in (Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")}), Facts(files={MASTER_CF: real_state})):
-        assert MasterCf().check(_ctx(facts, submission=False)) == []
+        assert MasterCf().check(context(facts, submission=False)) == []
 
 
 def test_missing_master_cf_fails_loudly():
     with pytest.raises(StepError, match="h: cannot enable submission \\(port 587\\): /etc/postfix/master.cf is missing"):
-        MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF)})))
-    assert MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF)}), submission=False)) == []
+        MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF)})))
+    assert MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF)}), submission=False)) == []

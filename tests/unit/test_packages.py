@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import MAIN_CF
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState, apply_effects
 from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
-from provisioner.steps.base import Context
 from provisioner.steps.main_cf import MainCf
 from provisioner.steps.packages import Packages, predict_install, predict_remove
 
-VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+from .conftest import context, mail_vars
+
 DEBIAN_OS = OsRelease(id="debian", version_id="12")
 EL7_OS = OsRelease(id="centos", version_id="7", id_like=("rhel", "fedora"))
 EL7_PACKAGES = {
@@ -71,8 +70,7 @@ def fresh_el7() -> Facts:
 
 
 def check(step, platform, facts, **vars):
-    ctx = Context("case", VARS.model_copy(update=vars), platform, facts)
-    return step.check(ctx)
+    return step.check(context(facts, platform, **vars))
 
 
 # ---------------------------------------------------------------- predict_install
@@ -187,7 +185,7 @@ def test_dry_run_and_real_run_give_main_cf_the_same_summary():
 
 
 def test_fact_spec_covers_every_family():
-    spec = Packages().needs(VARS)
+    spec = Packages().needs(mail_vars())
     for platform in ALL:
         assert set(platform.mail_packages + platform.sendmail_packages) <= set(spec.packages)
         for paths in platform.package_files.values():

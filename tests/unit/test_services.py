@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.vars import MailVars
 from provisioner.model import Facts, OsRelease, ServiceState, Shell, apply_effects
 from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
-from provisioner.steps.base import Context
 from provisioner.steps.services import PROCESS_PROBE, Services, running
 
-VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+from .conftest import context, mail_vars
+
 STEP = Services()
 
 
 def probe_parse(raw: str):
-    return next(p for p in STEP.needs(VARS).extra if p.name == PROCESS_PROBE).parse(raw)
+    return next(p for p in STEP.needs(mail_vars()).extra if p.name == PROCESS_PROBE).parse(raw)
 
 
 def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN12) -> Facts:
@@ -29,7 +28,7 @@ def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=
 
 
 def check(facts: Facts, platform=DEBIAN12, notified=()):
-    return STEP.check(Context("case", VARS, platform, facts, notified=frozenset(notified)))
+    return STEP.check(context(facts, platform, notified=notified))
 
 
 # ---------------------------------------------------------------- the process probe

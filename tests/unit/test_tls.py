@@ -17,7 +17,6 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, SetAttributes, WriteFile
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps import tls
@@ -32,6 +31,8 @@ from provisioner.steps.tls import (
     read_material,
     renewal_reason,
 )
+
+from .conftest import mail_vars
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -251,10 +252,6 @@ def test_now_option():
 # ------------------------------------------------------------------ uploaded material
 
 
-def _vars(**kw) -> MailVars:
-    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **kw})
-
-
 def _converged_dir_and_dh() -> dict:
     return {
         DH_PARAMS: FileState(DH_PARAMS, exists=True, content=FFDHE2048_PEM, mode="644", owner="root", group="root"),
@@ -284,7 +281,7 @@ def _sha(text: str) -> str:
 
 def test_uploaded_material_is_written_and_the_key_never_shown(material):
     base, cert, secret, ca = material
-    vars = _vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"), tls_ca=str(base / "ca.pem"))
+    vars = mail_vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"), tls_ca=str(base / "ca.pem"))
     changes = tls_changes(vars, DEBIAN12, _facts({}), read_material(vars), NOW)
     assert [c.summary for c in changes] == [
         f"install the certificate {TLS_CERT} from the inventory",
@@ -305,7 +302,7 @@ def test_uploaded_material_is_written_and_the_key_never_shown(material):
 
 def test_uploaded_material_converged_and_key_mode_drift(material):
     base, cert, secret, _ = material
-    vars = _vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"))
+    vars = mail_vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"))
     files = {
         TLS_CERT: FileState(TLS_CERT, exists=True, content=cert, sha256=_sha(cert), mode="644", owner="root", group="root"),
         TLS_KEY: FileState(TLS_KEY, exists=True, sha256=_sha(secret), mode="600", owner="root", group="root"),
@@ -322,7 +319,7 @@ def test_uploaded_material_converged_and_key_mode_drift(material):
 
 def test_combined_material(material):
     base, cert, secret, ca = material
-    vars = _vars(tls_combined=str(base / "combined.pem"), tls_ca=str(base / "ca.pem"))
+    vars = mail_vars(tls_combined=str(base / "combined.pem"), tls_ca=str(base / "ca.pem"))
     materials = read_material(vars)
     assert [(m.path, m.secret) for m in materials] == [(TLS_COMBINED, True), (TLS_CA, False)]
     changes = tls_changes(vars, EL7, _facts({}), materials, NOW)
@@ -334,7 +331,7 @@ def test_combined_material(material):
 
 
 def test_the_step_gathers_keys_as_secrets():
-    spec = Tls().needs(_vars())
+    spec = Tls().needs(mail_vars())
     assert set(spec.secret_files) == {TLS_KEY, TLS_COMBINED}
     assert TLS_KEY not in spec.files and TLS_COMBINED not in spec.files
     assert TLS_CERT in spec.files and DH_PARAMS in spec.files
@@ -342,7 +339,7 @@ def test_the_step_gathers_keys_as_secrets():
 
 def test_dry_run_effect_lets_a_second_plan_converge():
     """Applying the predicted effects of a fresh plan leaves only what needs the real host."""
-    vars = _vars()
+    vars = mail_vars()
     facts = Facts(extra={"tls_dir": None, "tls_key_public": None})
     ctx = Context("h", vars, DEBIAN12, facts, options={"now": NOW})
     changes = Tls().check(ctx)
@@ -361,6 +358,6 @@ def test_unreadable_material_fails_the_host_with_a_clear_message(tmp_path):
 
     (tmp_path / "cert.pem").write_bytes(b"\xff\xfe binary")
     (tmp_path / "key.pem").write_text("k")
-    vars = _vars(tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
+    vars = mail_vars(tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
     with pytest.raises(StepError, match=r"^h: the certificate .*cert.pem is not a PEM file"):
         Tls().check(Context("h", vars, DEBIAN12, Facts()))

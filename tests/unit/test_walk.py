@@ -9,26 +9,20 @@ distribution enabled every service its packages brought.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 from provisioner.engine.walk import Trail, Walk, planned_changes
-from provisioner.probes.recorded import facts_from_dict
 from provisioner.model import Change, Facts, apply_effects
 from provisioner.platforms import DEBIAN12
-from provisioner.steps import ALL_STEPS, POST_VERIFY_STEPS, STEPS
-from provisioner.steps.base import StepOptions, merge_specs
-from provisioner.vars import MailVars
-from tooling.lab.inventory import LAB_GROUP_VARS
+from provisioner.steps import POST_VERIFY_STEPS, STEPS
+from provisioner.steps.base import StepOptions
 
-HOSTS = Path(__file__).resolve().parent.parent / "data" / "hosts"
-VARS = MailVars.model_validate({**LAB_GROUP_VARS, "verify_credentials_file": "/nonexistent",
-                                "myhostname": "lab1.example.test", "control_address": "10.200.1.1"})
+from .conftest import lab_vars, recorded_host
+
+VARS = lab_vars()
 
 
 def fresh() -> Facts:
-    probes = {p.name: p for p in merge_specs([s.needs(VARS) for s in ALL_STEPS]).extra}
-    return facts_from_dict(json.loads((HOSTS / "debian12-fresh.json").read_text()), probes)
+    return recorded_host("debian12-fresh.json", VARS)
 
 
 def real_run_applier(step, changes: list[Change], facts: Facts) -> Facts:
