@@ -9,7 +9,7 @@ Two jobs, each tool doing the same one (docs/bench.md says exactly what):
 
 The modules follow the bench's seams:
 
-- ``desired``: the peers' desired state, generated from provisioner's own
+- ``peer_state``: the peers' desired state, generated from provisioner's own
   (so it cannot drift from it);
 - ``peers``: the tools as commands, their inventories, and how their outputs
   are read (changes, connections, remote commands);
