@@ -96,6 +96,41 @@ def edit_keys(text: str, settings: Mapping[str, str | None], syntax: Syntax) -> 
     return KeyEdit("".join(out), set_keys, removed, found)
 
 
+def first_lines(lines: list[str], pattern: re.Pattern, skip: re.Pattern | None = None) -> dict[str, int]:
+    """Per key (``pattern``'s first group), the index of the first line that matches (and not ``skip``)."""
+    found: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        match = None if skip and skip.match(line) else pattern.match(line)
+        if match:
+            found.setdefault(match.group(1), index)
+    return found
+
+
+def entries(lines: list[str], pattern: re.Pattern, *, eol: str = "\n", lower: bool = False,
+            strip_first: bool = True) -> dict[str, list[Definition]]:
+    """Definitions that start with a line matching ``pattern`` (key, value) and go on over continuation lines.
+
+    A continuation line starts with whitespace and is neither blank nor a comment; its text joins the
+    value after one space.
+    """
+    found: dict[str, list[Definition]] = {}
+    i = 0
+    while i < len(lines):
+        match = pattern.match(lines[i].rstrip(eol))
+        if not match:
+            i += 1
+            continue
+        parts = [match.group(2).strip() if strip_first else match.group(2)]
+        j = i + 1
+        while j < len(lines) and lines[j][:1] in (" ", "\t") and lines[j].strip() and not lines[j].lstrip().startswith("#"):
+            parts.append(lines[j].strip())
+            j += 1
+        key = match.group(1).strip().lower() if lower else match.group(1)
+        found.setdefault(key, []).append(Definition(key, i, j, " ".join(parts)))
+        i = j
+    return found
+
+
 # ------------------------------------------------------------------ main.cf
 
 MAIN_CF_ACTIVE_RE = re.compile(r"^([A-Za-z0-9_]+)\s*=\s?(.*)$")
@@ -122,30 +157,10 @@ class MainCfSyntax:
 
     def definitions(self, lines: list[str]) -> dict[str, list[Definition]]:
         """Per key, its active definitions (the last one wins in Postfix), with continuation lines."""
-        entries: dict[str, list[Definition]] = {}
-        i = 0
-        while i < len(lines):
-            match = MAIN_CF_ACTIVE_RE.match(lines[i].rstrip("\n"))
-            if not match:
-                i += 1
-                continue
-            j = i + 1
-            parts = [match.group(2)]
-            while j < len(lines) and lines[j][:1] in (" ", "\t") and lines[j].strip() and not lines[j].lstrip().startswith("#"):
-                parts.append(lines[j].strip())
-                j += 1
-            key = match.group(1)
-            entries.setdefault(key, []).append(Definition(key, i, j, " ".join(p.strip() for p in parts)))
-            i = j
-        return entries
+        return entries(lines, MAIN_CF_ACTIVE_RE)
 
     def commented(self, lines: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for index, line in enumerate(lines):
-            match = MAIN_CF_COMMENTED_RE.match(line)
-            if match:
-                found.setdefault(match.group(1), index)
-        return found
+        return first_lines(lines, MAIN_CF_COMMENTED_RE)
 
     def is_set(self, found: list[Definition], value: str) -> bool:
         return len(found) == 1 and normalize(found[0].value) == normalize(value)
@@ -226,13 +241,7 @@ class ShellVarsSyntax:
         return found
 
     def commented(self, lines: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for index, line in enumerate(lines):
-            if not SHELL_ASSIGN_RE.match(line):
-                match = SHELL_COMMENTED_RE.match(line)
-                if match:
-                    found.setdefault(match.group(1), index)
-        return found
+        return first_lines(lines, SHELL_COMMENTED_RE, skip=SHELL_ASSIGN_RE)
 
     def is_set(self, found: list[Definition], value: str) -> bool:
         # By the shell's reading: the last assignment wins, quoting does not matter.
@@ -279,30 +288,10 @@ class AliasesSyntax:
     ends_lines: bool = False
 
     def definitions(self, lines: list[str]) -> dict[str, list[Definition]]:
-        found: dict[str, list[Definition]] = {}
-        i = 0
-        while i < len(lines):
-            match = ALIAS_ENTRY_RE.match(lines[i].rstrip("\r\n"))
-            if not match:
-                i += 1
-                continue
-            value = match.group(2)
-            j = i + 1
-            while j < len(lines) and lines[j][:1] in (" ", "\t") and lines[j].strip() and not lines[j].lstrip().startswith("#"):
-                value += " " + lines[j].strip()
-                j += 1
-            name = match.group(1).strip().lower()
-            found.setdefault(name, []).append(Definition(name, i, j, value))
-            i = j
-        return found
+        return entries(lines, ALIAS_ENTRY_RE, eol="\r\n", lower=True, strip_first=False)
 
     def commented(self, lines: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for index, line in enumerate(lines):
-            match = COMMENTED_ALIAS_RE.match(line)
-            if match:
-                found.setdefault(match.group(1), index)
-        return found
+        return first_lines(lines, COMMENTED_ALIAS_RE)
 
     def is_set(self, found: list[Definition], value: str) -> bool:
         return len(found) == 1 and alias_values(found[0].value) == [value]

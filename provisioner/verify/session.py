@@ -173,13 +173,16 @@ class PortSession:
             else:
                 self.expect("rset", rset, rset_exp)
             return
+        self._relay_refused("relay refused without auth", mail, exp)
+        self.expect("rset", self.smtp.cmd("RSET"), Expect(250, label="250 reply to RSET"))
+
+    def _relay_refused(self, name: str, mail: Reply, exp: Expect) -> None:
+        """After MAIL FROM's ``mail`` reply: RCPT TO a foreign recipient must get ``exp``."""
         if mail.code != 250:
-            self.add("relay refused without auth", False,
-                     f"expected 250 to MAIL FROM then {exp} to RCPT TO, got {mail} to MAIL FROM")
+            self.add(name, False, f"expected 250 to MAIL FROM then {exp} to RCPT TO, got {mail} to MAIL FROM")
         else:
             rcpt = self.smtp.cmd(f"RCPT TO:<{self.t.foreign_recipient}>")
-            self.expect("relay refused without auth", rcpt, exp, f"RCPT TO:<{self.t.foreign_recipient}>")
-        self.expect("rset", self.smtp.cmd("RSET"), Expect(250, label="250 reply to RSET"))
+            self.expect(name, rcpt, exp, f"RCPT TO:<{self.t.foreign_recipient}>")
 
     def _starttls(self) -> None:
         try:
@@ -222,14 +225,7 @@ class PortSession:
 
     def _relay_after_tls(self) -> None:
         exp = relay_refusal_expectation(self.port, tls=True, smtp_port=self.smtp_port)
-        mail = self.smtp.cmd(f"MAIL FROM:<{self.sender}>")
-        if mail.code != 250:
-            self.add("relay refused after tls without auth", False,
-                     f"expected 250 to MAIL FROM then {exp} to RCPT TO, got {mail} to MAIL FROM")
-        else:
-            rcpt = self.smtp.cmd(f"RCPT TO:<{self.t.foreign_recipient}>")
-            self.expect("relay refused after tls without auth", rcpt, exp,
-                        f"RCPT TO:<{self.t.foreign_recipient}>")
+        self._relay_refused("relay refused after tls without auth", self.smtp.cmd(f"MAIL FROM:<{self.sender}>"), exp)
         self.smtp.cmd("RSET")
 
     def _local_delivery(self) -> None:

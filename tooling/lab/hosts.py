@@ -248,20 +248,26 @@ def alive(pid: int) -> bool:
     return pid_alive(pid)
 
 
+def _signal_and_wait(pending: set[int], sig: signal.Signals, wait: float) -> set[int]:
+    """Send ``sig`` to each process and wait up to ``wait`` s for them to go; return the ones still alive."""
+    for pid in pending:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + wait
+    while pending and time.monotonic() < deadline:
+        pending = {p for p in pending if alive(p)}
+        if pending:
+            time.sleep(0.1)
+    return pending
+
+
 def stop(pids: Iterable[int], timeout: float = config.STOP_TIMEOUT) -> None:
     """SIGTERM each nspawn (it shuts its container down), wait, then SIGKILL what is left."""
     pending = {p for p in pids if alive(p)}
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        for pid in pending:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while pending and time.monotonic() < deadline:
-            pending = {p for p in pending if alive(p)}
-            if pending:
-                time.sleep(0.1)
+        pending = _signal_and_wait(pending, sig, wait)
         if not pending:
             return
         if sig == signal.SIGTERM:
@@ -274,17 +280,7 @@ def kill_now(pids: Iterable[int], timeout: float = 10.0) -> None:
 
     (A container's systemd survives a SIGKILLed nspawn and ignores SIGTERM from outside.)
     """
-    pending = {p for p in pids if alive(p)}
-    for pid in pending:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        pending = {p for p in pending if alive(p)}
-        if pending:
-            time.sleep(0.1)
+    pending = _signal_and_wait({p for p in pids if alive(p)}, signal.SIGKILL, timeout)
     if pending:
         raise LabError(f"processes {sorted(pending)} survived SIGKILL")
 
