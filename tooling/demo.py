@@ -19,7 +19,7 @@ def run_demo() -> int:
     code = app.provision(inventory, [host], show_diff=False)
     if code != 0:
         return code
-    console.rule(f"[bold]4. run again: converged, nothing to change")
+    console.rule("[bold]4. run again: converged, nothing to change")
     code = app.provision(inventory, [host])
     console.print(f"\n[bold]lab host {host} is still up[/bold]: `invoke provision --inventory {inventory} --host {host} --dry-run`,"
                   " `invoke verify ...`, and `invoke lab.down` to remove it.")
