@@ -1,4 +1,4 @@
-# Bootstrap and entry points. Everything real lives in tasks.py / provisioner/.
+# Bootstrap and entry points. Everything real lives in tasks.py, provisioner/ and tooling/.
 #   make bootstrap   host checks, system packages (only if missing), .venv
 #   make demo|test|bench|lab-up|lab-down
 
@@ -44,8 +44,9 @@ $(VENV)/.stamp: pyproject.toml | host-packages
 demo: bootstrap
 	$(VENV)/bin/invoke demo
 
+# pytest's testpaths (pyproject.toml): tests/unit, tooling/tests, tests/lab
 test: bootstrap
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q
 
 # The peers (ansible-core, pyinfra) are optional deps, installed on first use; `make test` never needs them.
 RUNS ?= 5

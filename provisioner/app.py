@@ -6,15 +6,18 @@ import json
 from pathlib import Path
 
 from provisioner import credentials, inventory, report
-from provisioner.facts.serialize import facts_to_dict
+from provisioner.probes.recorded import facts_to_dict
 from provisioner.inventory import Host, InventoryError
 from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
-from provisioner.facts import FactError, gather_with_raw
+from provisioner.probes import FactError, gather_with_raw
 from provisioner.steps.base import StepError
-from provisioner.runner import EXIT_FAILED, EXIT_OK, RunOptions, fact_spec, run
+from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, RunOptions, run
+from provisioner.engine.walk import fact_spec
 from provisioner.steps import ALL_STEPS
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
+from provisioner.verify import Credentials, VerifyTarget
+from provisioner.verify import verify as verify_smtp
 
 
 def _select(inventory_path: str, hosts: list[str], group: str | None, all_hosts: bool) -> list[Host]:
@@ -47,8 +50,6 @@ def mailbox_reader(conn: HostConnection, host: Host):
 
 
 def verify_target(host: Host, conn: HostConnection | None):
-    from provisioner.verify import Credentials, VerifyTarget
-
     creds = credentials.load(host.name, host.vars.verify_credentials_file)
     member = Credentials(creds.user, creds.password) if creds.user and creds.password else None
     outsider = (
@@ -76,11 +77,9 @@ def verify_target(host: Host, conn: HostConnection | None):
 
 
 def verify_host(host: Host, conn: HostConnection | None):
-    from provisioner.verify import verify
-
     target = verify_target(host, conn)
     reader = mailbox_reader(conn, host) if conn is not None and host.vars.verify_local_delivery else None
-    return verify(target, mailbox_reader=reader)
+    return verify_smtp(target, mailbox_reader=reader)
 
 
 def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform):
@@ -124,7 +123,7 @@ def provision(
     return result.exit_code
 
 
-def verify(inventory_path: str, hosts: list[str], group: str | None = None, all_hosts: bool = False) -> int:
+def verify_hosts(inventory_path: str, hosts: list[str], group: str | None = None, all_hosts: bool = False) -> int:
     """Run the seed's SMTP tests against hosts; changes nothing."""
     console = report.make_console()
     try:

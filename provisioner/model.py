@@ -194,6 +194,9 @@ class Change:
     notify: frozenset[str] = frozenset()
     effect: Callable[[Facts], Facts] | None = field(default=None, compare=False, repr=False)
     writes: tuple[str, ...] = ()  # files this change rewrites (restored if handlers fail)
+    # Packages this change installs: later steps of the run set up what they
+    # bring (enabled at boot...) rather than trusting install-time defaults.
+    installs: tuple[str, ...] = ()
 
     def script(self) -> str:
         return "\n".join(a.render() for a in self.actions)

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from provisioner.runner import RunReport
+from provisioner.engine.runner import RunReport
 
 STATUS_STYLE = {
     "ok": "green",

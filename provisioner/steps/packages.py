@@ -7,24 +7,17 @@ sendmail-cf behind, so all of them go, purged.
 
 from __future__ import annotations
 
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, FileState, ServiceState, UserState
 from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
 
 
-# Packages this run installs: what they bring is set up explicitly (enabled at
-# boot...) rather than trusting each distribution's install-time defaults,
-# which a dry run cannot see.
-INSTALLED_THIS_RUN = "packages_installed_this_run"
-
-
 def _all_names() -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for platform in ALL:
-        for name in platform.mail_packages + platform.sendmail_packages + (platform.firewall_package,):
-            seen[name] = None
+        seen.update(dict.fromkeys(platform.all_package_names))
     return tuple(seen)
 
 
@@ -54,13 +47,9 @@ def predict_install(facts: Facts, platform: Platform, names: tuple[str, ...]) ->
                     services[platform.postfix_health_unit] = ServiceState(
                         name=platform.postfix_health_unit, enabled=enabled, active=active
                     )
-        if name == "postfix":
-            commands |= {"postconf", "postmap", "postalias", "newaliases", "postfix"}
-        if name in ("sasl2-bin", "cyrus-sasl"):
-            commands |= {"saslauthd", "testsaslauthd"}
-    extra = {**facts.extra, INSTALLED_THIS_RUN: frozenset(facts.extra.get(INSTALLED_THIS_RUN, ())) | set(names)}
+        commands |= set(platform.package_commands.get(name, ()))
     return facts.replace(packages=packages, files=files, users=users, groups=groups,
-                         services=services, commands=frozenset(commands), extra=extra)
+                         services=services, commands=frozenset(commands))
 
 
 def predict_remove(facts: Facts, names: tuple[str, ...]) -> Facts:
@@ -71,7 +60,7 @@ class Packages(Step):
     name = "packages"
     refresh_after_apply = True
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         files: dict[str, None] = {}
         for platform in ALL:
             for paths in platform.package_files.values():
@@ -98,6 +87,7 @@ class Packages(Step):
                     actions=platform.install(missing),
                     notify=frozenset({"postfix:restart"}) if "postfix" in missing else frozenset(),
                     effect=lambda f, names=missing, p=platform: predict_install(f, p, names),
+                    installs=missing,
                 )
             )
         if ctx.vars.remove_sendmail:
@@ -122,5 +112,4 @@ class Packages(Step):
                 now = files.get(path)
                 if now is not None and now.exists and not (was and was.exists):
                     files[path] = FileState(**{**now.__dict__, "from_package": name})
-        extra = {**after.extra, INSTALLED_THIS_RUN: frozenset(installed)}
-        return after.replace(files=files, extra=extra)
+        return after.replace(files=files)

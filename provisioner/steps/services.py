@@ -13,16 +13,15 @@ daemon running when START=yes is missing.
 
 from __future__ import annotations
 
-from provisioner.facts import FactSpec, Probe, parse_lines
+from provisioner.desired import SERVICES
+from provisioner.probes import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, ServiceState, Shell
 from provisioner.steps.base import Context, Step
-from provisioner.steps.packages import INSTALLED_THIS_RUN
 
 PROCESS_PROBE = "services_processes"
 # Process name of each service's daemon.
 DAEMONS = {"postfix": "master", "saslauthd": "saslauthd"}
-ORDER = ("saslauthd", "postfix")  # postfix authenticates through saslauthd
 
 
 def running(facts: Facts, service: str) -> bool:
@@ -56,7 +55,7 @@ def _literal(rendered: str) -> str:
 class Services(Step):
     name = "services"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             services=("postfix", "postfix@-", "saslauthd"),
             extra=(
@@ -78,7 +77,7 @@ class Services(Step):
         saslauthd is restarted only if it stopped.
         """
         actions = []
-        for service in ORDER:
+        for service in SERVICES:
             if not running(initial, service):
                 continue
             when_running = platform.reload(service).render() if service == "postfix" else "true"
@@ -96,9 +95,10 @@ class Services(Step):
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
-        installed = facts.extra.get(INSTALLED_THIS_RUN, frozenset())
-        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in installed}
-        for service in ORDER:
+        # Services of packages this run installs are enabled whatever the
+        # distribution's install-time default (which a dry run cannot see).
+        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in ctx.installed}
+        for service in SERVICES:
             state = facts.services.get(service, ServiceState(service, exists=False))
             if not state.enabled or service in fresh:
                 changes.append(
@@ -109,7 +109,7 @@ class Services(Step):
                         effect=_mark(service, enabled=True),
                     )
                 )
-        for service in ORDER:
+        for service in SERVICES:
             is_running = running(facts, service)
             restart = f"{service}:restart" in ctx.notified
             reload = f"{service}:reload" in ctx.notified

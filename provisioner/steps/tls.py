@@ -21,20 +21,20 @@ New certificate files reach smtpd processes started after a ``postfix reload``
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shlex
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.facts import FactSpec, Probe
+from provisioner.probes import FactSpec, Probe
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, SetAttributes, Shell, WriteFile, backup_path
+from provisioner.model import Change, Command, Facts, FileState, Shell, backup_path
 from provisioner.platforms import Platform
-from provisioner.steps.base import Context, Step, StepError, unified_diff
+from provisioner.steps.base import Context, Step, StepError
+from provisioner.steps.files import attributes_change, write_change
 
 RELOAD = frozenset({"postfix:reload"})
 DIR_PROBE_NAME = "tls_dir"
@@ -128,50 +128,12 @@ def read_material(vars: MailVars) -> tuple[Material, ...]:
     return tuple(materials)
 
 
-def _same_mode(actual: str | None, wanted: str) -> bool:
-    try:
-        return actual is not None and int(actual, 8) == int(wanted, 8)
-    except ValueError:
-        return False
-
-
-def attributes_change(step: str, state: FileState, mode: str, owner: str = "root", group: str = "root") -> Change | None:
-    """A SetAttributes change when a file's mode or owner drifted, else None."""
-    if not state.exists:
-        return None
-    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
-    mode_ok = state.mode is None or _same_mode(state.mode, mode)
-    if owner_ok and mode_ok:
-        return None
-    parts = []
-    if not owner_ok:
-        parts.append(f"owner {owner}:{group}")
-    if not mode_ok:
-        parts.append(f"mode {mode}")
-    return Change(
-        step=step,
-        summary=f"set {' and '.join(parts)} on {state.path}",
-        actions=(SetAttributes(state.path, mode=None if mode_ok else mode,
-                               owner=None if owner_ok else owner, group=None if owner_ok else group),),
-        effect=lambda f: f.with_file(dataclasses.replace(f.file(state.path), mode=mode, owner=owner, group=group)),
-    )
-
-
 def file_digest(state: FileState) -> str | None:
     if state.sha256:
         return state.sha256
     if state.content is not None:
         return hashlib.sha256(state.content.encode("utf-8", errors="surrogateescape")).hexdigest()
     return None
-
-
-def now_of(options: dict) -> datetime:
-    value = options.get("now")
-    if value is None:
-        return datetime.now(timezone.utc)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def generate_action(hostname: str, days: int, platform: Platform) -> Shell:
@@ -229,7 +191,7 @@ def renewal_reason(cert: FileState, key: FileState, key_public: str | None, host
 class Tls(Step):
     name = "tls"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             files=(TLS_CERT, TLS_CA, DH_PARAMS),
             secret_files=(TLS_KEY, TLS_COMBINED),
@@ -241,10 +203,10 @@ class Tls(Step):
             materials = read_material(ctx.vars)
         except MaterialError as exc:
             raise MaterialError(f"{ctx.host}: {exc}") from None
-        return plan(ctx.vars, ctx.platform, ctx.facts, materials, now_of(ctx.options), self.name)
+        return tls_changes(ctx.vars, ctx.platform, ctx.facts, materials, ctx.options.clock(), self.name)
 
 
-def plan(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
+def tls_changes(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
          now: datetime, step: str = "tls") -> list[Change]:
     """Pure: the changes that bring the TLS files to the desired state."""
     changes: list[Change] = []
@@ -288,17 +250,9 @@ def _uploaded(facts: Facts, materials: tuple[Material, ...], step: str) -> list[
                 changes.append(change)
             continue
         verb = "replace" if state.exists else "install"
-        summary = f"{verb} the {item.what} {item.path} from the inventory"
-        written = FileState(item.path, exists=True, content=None if item.secret else item.content,
-                            sha256=item.sha256, mode=item.mode, owner="root", group="root")
-        changes.append(Change(
-            step=step,
-            summary=summary,
-            actions=(WriteFile(item.path, item.content, mode=item.mode, secret=item.secret),),
-            diff=None if item.secret else unified_diff(item.path, state.content if state.exists else None, item.content),
-            notify=RELOAD,
-            writes=(item.path,),
-            effect=lambda f, s=written: f.with_file(s),
+        changes.append(write_change(
+            step, f"{verb} the {item.what} {item.path} from the inventory", state, item.content,
+            mode=item.mode, secret=item.secret, digest=True, notify=RELOAD,
         ))
     return changes
 
@@ -335,16 +289,8 @@ def _dh_params(facts: Facts, step: str) -> list[Change]:
         change = attributes_change(step, state, "644")
         return [change] if change else []
     verb = "replace" if state.exists else "write"
-    return [Change(
-        step=step,
-        summary=f"{verb} {DH_PARAMS} (RFC 7919 ffdhe2048 DH parameters)",
-        actions=(WriteFile(DH_PARAMS, FFDHE2048_PEM, mode="644"),),
-        diff=unified_diff(DH_PARAMS, state.content if state.exists else None, FFDHE2048_PEM),
-        notify=RELOAD,
-        writes=(DH_PARAMS,),
-        effect=lambda f: f.with_file(FileState(DH_PARAMS, exists=True, content=FFDHE2048_PEM, sha256=_DH_SHA,
-                                               mode="644", owner="root", group="root")),
-    )]
+    summary = f"{verb} {DH_PARAMS} (RFC 7919 ffdhe2048 DH parameters)"
+    return [write_change(step, summary, state, FFDHE2048_PEM, digest=True, notify=RELOAD)]
 
 
 _DH_SHA = hashlib.sha256(FFDHE2048_PEM.encode()).hexdigest()

@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items):
 def lab():
     if os.geteuid() != 0:
         pytest.skip("the lab boots systemd-nspawn hosts and needs root (make test says so)")
-    from provisioner.lab import down, up
+    from tooling.lab import down, up
 
     if not os.environ.get("PROVISIONER_REUSE_LAB"):
         down()  # every session starts from fresh hosts

@@ -14,23 +14,18 @@ import subprocess
 import pytest
 
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
-from provisioner.steps.firewall import (
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
+from provisioner.steps.firewall import FirewallLift, FirewallLockdown
+from provisioner.steps.firewall.backends import desired_direct, mechanism
+from provisioner.steps.firewall.lockdown import FirewallError, control_address
+from provisioner.steps.firewall.state import (
     PORTS,
     PROBE,
     PROBE_SCRIPT,
     DirectRule,
-    FirewallError,
-    FirewallLift,
-    FirewallLockdown,
     FirewallState,
     Lockdown,
-    control_address,
-    desired_direct,
-    mechanism,
     normalize_source,
     parse_direct_rules,
     parse_firewall_state,
@@ -39,6 +34,8 @@ from provisioner.steps.firewall import (
     parse_ports,
     parse_zone,
 )
+
+from .conftest import context
 
 CTRL = "10.77.1.1"
 
@@ -216,7 +213,7 @@ def test_parse_firewalld_state() -> None:
         + "".join(f"direct-runtime {line}\n" for line in DIRECT)
     )
     state = parse_firewall_state(text)
-    assert state.firewalld_running and mechanism(state) == "firewalld"
+    assert state.firewalld_running and mechanism(state).name == "firewalld"
     assert state.zone_runtime.open_ports == PORTS
     assert state.zone_permanent.open_ports == frozenset()
     assert len(state.direct_runtime) == 3 and state.direct_permanent == ()
@@ -231,10 +228,6 @@ def test_probe_script_is_valid_sh() -> None:
 # ------------------------------------------------------------------ decisions
 
 
-def vars_(**extra) -> MailVars:
-    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **extra})
-
-
 def facts_(raw: str, *, verified: bool = False, ssh: str | None = CTRL, services=None) -> Facts:
     marker = FileState(VERIFIED_MARKER, exists=verified, content="verified by provisioner\n" if verified else None)
     return Facts(
@@ -244,10 +237,6 @@ def facts_(raw: str, *, verified: bool = False, ssh: str | None = CTRL, services
         ssh_client_address=ssh,
         extra={PROBE: parse_firewall_state(raw)},
     )
-
-
-def ctx(facts: Facts, platform=DEBIAN, options=None, **vars) -> Context:
-    return Context("h", vars_(**vars), platform, facts, options=options if options is not None else {"verify": True})
 
 
 @pytest.mark.parametrize(
@@ -263,39 +252,39 @@ def ctx(facts: Facts, platform=DEBIAN, options=None, **vars) -> Context:
 def test_mechanism(raw: str, running: bool, expected: str | None) -> None:
     state = parse_firewall_state(raw)
     assert state.firewalld_running == running
-    assert mechanism(state) == expected
+    assert getattr(mechanism(state), "name", None) == expected
 
 
 def test_control_address_sources() -> None:
-    assert control_address(ctx(facts_(NOTHING))) == CTRL
-    assert control_address(ctx(facts_(NOTHING), control_address="192.0.2.7")) == "192.0.2.7"
-    assert control_address(ctx(facts_(NOTHING, ssh="::ffff:10.77.1.1"))) == CTRL
-    assert control_address(ctx(facts_(NOTHING, ssh="2001:DB8::0:1"))) == "2001:db8::1"
+    assert control_address(context(facts_(NOTHING))) == CTRL
+    assert control_address(context(facts_(NOTHING), control_address="192.0.2.7")) == "192.0.2.7"
+    assert control_address(context(facts_(NOTHING, ssh="::ffff:10.77.1.1"))) == CTRL
+    assert control_address(context(facts_(NOTHING, ssh="2001:DB8::0:1"))) == "2001:db8::1"
     with pytest.raises(FirewallError, match="control_address"):
-        control_address(ctx(facts_(NOTHING, ssh=None)))
+        control_address(context(facts_(NOTHING, ssh=None)))
     with pytest.raises(FirewallError, match="not an IP address"):
-        control_address(ctx(facts_(NOTHING, ssh="evil; rm -rf /")))
+        control_address(context(facts_(NOTHING, ssh="evil; rm -rf /")))
     with pytest.raises(FirewallError, match="link-local"):
-        control_address(ctx(facts_(NOTHING, ssh="fe80::1%eth0")))
+        control_address(context(facts_(NOTHING, ssh="fe80::1%eth0")))
 
 
 def test_unknown_address_only_matters_when_locking_down() -> None:
     with pytest.raises(FirewallError):
-        FirewallLockdown().check(ctx(facts_(NOTHING, ssh=None)))
-    assert FirewallLockdown().check(ctx(facts_(NOTHING, ssh=None, verified=True))) == []
-    skipped = FirewallLockdown().check(ctx(facts_("", ssh=None), firewall_when_missing="skip"))
+        FirewallLockdown().check(context(facts_(NOTHING, ssh=None)))
+    assert FirewallLockdown().check(context(facts_(NOTHING, ssh=None, verified=True))) == []
+    skipped = FirewallLockdown().check(context(facts_("", ssh=None), firewall_when_missing="skip"))
     assert [c.actions for c in skipped] == [()]
 
 
 def test_verified_host_is_never_locked_down() -> None:
     for raw in (NOTHING, "", NFT_LOCKED):
-        assert FirewallLockdown().check(ctx(facts_(raw, verified=True))) == []
+        assert FirewallLockdown().check(context(facts_(raw, verified=True))) == []
 
 
 def test_lockdown_effect_matches_the_recorded_result() -> None:
     """What a dry run predicts is what the probe reads after the real actions."""
     for raw, recorded, platform, services in (
-        (NOTHING, NFT_LOCKED, DEBIAN, {}),
+        (NOTHING, NFT_LOCKED, DEBIAN12, {}),
         (
             "tool nft\ntool iptables\ntool ip6tables\n".replace("tool nft\n", ""),
             IPT_LOCKED_OPEN.replace("tool nft\n", ""),
@@ -304,43 +293,43 @@ def test_lockdown_effect_matches_the_recorded_result() -> None:
         ),
     ):
         before = facts_(raw, services=services)
-        changes = FirewallLockdown().check(ctx(before, platform))
+        changes = FirewallLockdown().check(context(before, platform))
         assert changes
         predicted = apply_effects(before, changes).extra[PROBE]
         assert predicted == parse_firewall_state(recorded)
-        assert FirewallLockdown().check(ctx(facts_(recorded, services=services), platform)) == []
+        assert FirewallLockdown().check(context(facts_(recorded, services=services), platform)) == []
 
 
 def test_dry_run_chain_lockdown_then_lift() -> None:
     """Fresh host: the lift sees the lockdown the first step will add; after both, nothing is left."""
     before = facts_("")
-    lockdown = FirewallLockdown().check(ctx(before))
+    lockdown = FirewallLockdown().check(context(before))
     assert [c.summary for c in lockdown] == [
         f"install nftables, then lock down inbound 25, 465, 587 except from {CTRL} (nftables)"
     ]
     after_lockdown = apply_effects(before, lockdown)
-    lift = FirewallLift().check(ctx(after_lockdown))
+    lift = FirewallLift().check(context(after_lockdown))
     assert [c.summary for c in lift] == ["lift the port 25/465/587 lockdown (verify passed)"]
     done = apply_effects(after_lockdown, lift)
     assert done.file(VERIFIED_MARKER).exists
-    assert FirewallLockdown().check(ctx(done)) == []
-    assert FirewallLift().check(ctx(done)) == []
+    assert FirewallLockdown().check(context(done)) == []
+    assert FirewallLift().check(context(done)) == []
 
 
 def test_lift_keeps_lockdown_when_verify_is_skipped() -> None:
     locked = facts_(NFT_LOCKED)
     for changes in (
-        FirewallLift().check(ctx(locked, options={"verify": False})),
-        FirewallLift().check(ctx(locked, verify=False)),
+        FirewallLift().check(context(locked, options={"verify": False})),
+        FirewallLift().check(context(locked, verify=False)),
     ):
         assert [(c.summary, c.actions) for c in changes] == [
             ("keep the port 25/465/587 lockdown: verify was skipped", ())
         ]
-    assert FirewallLift().check(ctx(facts_(NOTHING), options={"verify": False})) == []
+    assert FirewallLift().check(context(facts_(NOTHING), options={"verify": False})) == []
 
 
 def test_lift_marker_is_fixed_content() -> None:
-    changes = FirewallLift().check(ctx(facts_(NOTHING)))
+    changes = FirewallLift().check(context(facts_(NOTHING)))
     assert [c.summary for c in changes] == ["record that verify passed"]
     writes = [a for a in changes[0].actions if getattr(a, "path", None) == VERIFIED_MARKER]
     assert [w.content for w in writes] == ["verified by provisioner\n"]
@@ -355,7 +344,7 @@ def test_firewalld_drift_adds_before_it_removes() -> None:
         + "".join(f"direct-runtime {line}\n" for line in old)
         + "".join(f"direct-permanent {line}\n" for line in DIRECT[:3])
     )
-    changes = FirewallLockdown().check(ctx(facts_(text), EL8))
+    changes = FirewallLockdown().check(context(facts_(text), EL8))
     assert [c.summary for c in changes] == [
         f"lock down inbound 25, 465, 587 except from {CTRL} (firewalld direct rules, "
         "replacing a lockdown that allowed 10.77.1.1, 10.77.1.99)"
@@ -372,19 +361,19 @@ def test_firewalld_opens_only_missing_ports_and_never_closes() -> None:
         + "".join(f"direct-runtime {line}\n" for line in DIRECT[:3])
         + "".join(f"direct-permanent {line}\n" for line in DIRECT[:3])
     )
-    changes = FirewallLockdown().check(ctx(facts_(text), EL7))
+    changes = FirewallLockdown().check(context(facts_(text), EL7))
     assert [c.summary for c in changes] == ["open tcp 587 in firewalld zone internal"]
-    assert FirewallLockdown().check(ctx(facts_(text), EL7, submission=False)) == []
+    assert FirewallLockdown().check(context(facts_(text), EL7, submission=False)) == []
 
 
 def test_el6_open_chain_follows_the_vars() -> None:
     services = {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)}
     locked = facts_(IPT_LOCKED_OPEN.replace("tool nft\n", ""), services=services)
-    assert FirewallLockdown().check(ctx(locked, EL6)) == []
-    changes = FirewallLockdown().check(ctx(locked, EL6, submission=False, smtps=True))
+    assert FirewallLockdown().check(context(locked, EL6)) == []
+    changes = FirewallLockdown().check(context(locked, EL6, submission=False, smtps=True))
     assert [c.summary for c in changes] == ["open tcp 25, 465 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
     # Debian's iptables has no stock ruleset to open.
-    assert FirewallLockdown().check(ctx(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN)) == []
+    assert FirewallLockdown().check(context(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN12)) == []
 
 
 def test_direct_rule_argv_round_trip() -> None:

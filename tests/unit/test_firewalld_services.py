@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from provisioner.steps.firewall import SERVICE_PORTS
-from recorded_cases import FIXTURES
+from provisioner.steps.firewall.state import SERVICE_PORTS
+from .recorded_cases import FIXTURES
 
 DEFINITIONS = {
     "smtp": "firewalld/smtp.xml",

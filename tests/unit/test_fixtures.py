@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from recorded_cases import DATA, FIXTURES, STEPS, fixture_text
+from .recorded_cases import DATA, FIXTURES, STEPS, fixture_text
 
 REFERENCE = Path("/work/shared/reference/el")
 HOSTS = DATA / "hosts"

@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import MAIN_CF
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState, apply_effects
-from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
+from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.main_cf import MainCf
 from provisioner.steps.packages import Packages, predict_install, predict_remove
 
-VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+from .conftest import context, mail_vars
+
 DEBIAN_OS = OsRelease(id="debian", version_id="12")
 EL7_OS = OsRelease(id="centos", version_id="7", id_like=("rhel", "fedora"))
 EL7_PACKAGES = {
@@ -71,25 +70,24 @@ def fresh_el7() -> Facts:
 
 
 def check(step, platform, facts, **vars):
-    ctx = Context("case", VARS.model_copy(update=vars), platform, facts)
-    return step.check(ctx)
+    return step.check(context(facts, platform, **vars))
 
 
 # ---------------------------------------------------------------- predict_install
 
 
 def test_debian_install_predicts_package_files_with_unknown_content():
-    after = predict_install(fresh_debian(), DEBIAN, DEBIAN.mail_packages)
+    after = predict_install(fresh_debian(), DEBIAN12, DEBIAN12.mail_packages)
     assert after.file("/etc/postfix/master.cf") == FileState("/etc/postfix/master.cf", exists=True, from_package="postfix")
     assert after.file("/etc/aliases").from_package == "postfix"
     assert after.file("/etc/default/saslauthd") == FileState("/etc/default/saslauthd", exists=True, from_package="sasl2-bin")
     # "No configuration": Debian's postfix drops no main.cf
     assert not after.file(MAIN_CF).exists
-    assert all(after.packages[name] == "(to be installed)" for name in DEBIAN.mail_packages)
+    assert all(after.packages[name] == "(to be installed)" for name in DEBIAN12.mail_packages)
 
 
 def test_debian_install_predicts_accounts_services_and_commands():
-    after = predict_install(fresh_debian(), DEBIAN, DEBIAN.mail_packages)
+    after = predict_install(fresh_debian(), DEBIAN12, DEBIAN12.mail_packages)
     assert after.users["postfix"] == UserState("postfix", ("postfix",))  # not in sasl yet
     assert "postdrop" in after.groups and after.groups["sasl"] == ()
     # policy-rc.d keeps everything stopped: enabled postfix, disabled saslauthd, nothing active
@@ -102,13 +100,13 @@ def test_debian_install_predicts_accounts_services_and_commands():
 def test_install_keeps_a_file_that_already_exists():
     # A purge leaves /etc/aliases behind (docs/notes/debian12-by-hand.md pitfall 12): not the package's file.
     left = FileState("/etc/aliases", exists=True, content="postmaster:    root\n", mode="644", owner="root", group="root")
-    after = predict_install(fresh_debian().with_file(left), DEBIAN, ("postfix",))
+    after = predict_install(fresh_debian().with_file(left), DEBIAN12, ("postfix",))
     assert after.file("/etc/aliases") == left
 
 
 def test_install_keeps_existing_service_state():
     facts = fresh_debian().replace(services={"saslauthd": ServiceState("saslauthd", enabled=True, active=True)})
-    after = predict_install(facts, DEBIAN, ("sasl2-bin",))
+    after = predict_install(facts, DEBIAN12, ("sasl2-bin",))
     assert after.services["saslauthd"] == ServiceState("saslauthd", enabled=True, active=True)
 
 
@@ -131,7 +129,7 @@ def test_predict_remove_drops_only_the_named_packages():
 
 
 def test_effects_of_a_fresh_plan_leave_the_step_converged():
-    for platform, facts in ((DEBIAN, fresh_debian()), (EL7, fresh_el7())):
+    for platform, facts in ((DEBIAN12, fresh_debian()), (EL7, fresh_el7())):
         facts = facts.replace(packages={**facts.packages, **{n: "1" for n in platform.sendmail_packages}})
         changes = check(Packages(), platform, facts)
         # Postfix goes in first and takes over as the MTA; sendmail is purged after.
@@ -187,7 +185,7 @@ def test_dry_run_and_real_run_give_main_cf_the_same_summary():
 
 
 def test_fact_spec_covers_every_family():
-    spec = Packages().facts(VARS)
+    spec = Packages().needs(mail_vars())
     for platform in ALL:
         assert set(platform.mail_packages + platform.sendmail_packages) <= set(spec.packages)
         for paths in platform.package_files.values():
@@ -198,7 +196,7 @@ def test_fact_spec_covers_every_family():
 
 
 def test_debian_install_keeps_services_stopped_and_cleans_up():
-    preseed, install = DEBIAN.install(("postfix", "sasl2-bin"))
+    preseed, install = DEBIAN12.install(("postfix", "sasl2-bin"))
     assert "postfix/main_mailer_type select No configuration" in preseed.render()
     text = install.render()
     assert text.index("exit 101") < text.index("apt-get install") < text.index("rm -f /usr/sbin/policy-rc.d")
@@ -213,7 +211,7 @@ def _run_install(tmp_path: Path, apt_status: int) -> tuple[int, bool]:
     fake.write_text(f"#!/bin/sh\nexit {apt_status}\n")
     fake.chmod(0o755)
     policy = tmp_path / "policy-rc.d"
-    script = "set -e\n" + DEBIAN.install(("postfix",))[1].render().replace("/usr/sbin/policy-rc.d", str(policy)) + "\n"
+    script = "set -e\n" + DEBIAN12.install(("postfix",))[1].render().replace("/usr/sbin/policy-rc.d", str(policy)) + "\n"
     result = subprocess.run(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     return result.returncode, policy.exists()
 

@@ -6,34 +6,14 @@ after `invoke provision`. The expected plan is the one the real run made on that
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from provisioner.engine.walk import planned_changes
 
-from provisioner.facts.serialize import facts_from_dict
-from provisioner.vars import MailVars
-from provisioner.lab.inventory import LAB_GROUP_VARS
-from provisioner.runner import plan
-from provisioner.steps import ALL_STEPS
-from provisioner.steps.base import merge_specs
-
-HOSTS = Path(__file__).resolve().parent.parent / "data" / "hosts"
-
-
-def lab1_vars() -> MailVars:
-    return MailVars.model_validate(
-        {**LAB_GROUP_VARS, "verify_credentials_file": "/nonexistent", "myhostname": "lab1.example.test",
-         "control_address": "10.200.1.1"}
-    )
-
-
-def recorded(name: str, vars: MailVars):
-    probes = {p.name: p for p in merge_specs([s.facts(vars) for s in ALL_STEPS]).extra}
-    return facts_from_dict(json.loads((HOSTS / name).read_text()), probes)
+from .conftest import lab_vars, recorded_host
 
 
 def test_fresh_debian12_host_plan():
-    vars = lab1_vars()
-    summaries = [(c.step, c.summary) for c in plan("lab1", vars, recorded("debian12-fresh.json", vars))]
+    vars = lab_vars()
+    summaries = [(c.step, c.summary) for c in planned_changes("lab1", vars, recorded_host("debian12-fresh.json", vars))]
     assert summaries == [
         ('firewall_lockdown', 'install nftables, then lock down inbound 25, 465, 587 except from 10.200.1.1 (nftables)'),
         ('packages', 'install postfix, sasl2-bin, libsasl2-modules'),
@@ -62,21 +42,21 @@ def test_fresh_debian12_host_plan():
 
 
 def test_converged_debian12_host_has_nothing_to_do():
-    vars = lab1_vars()
-    assert plan("lab1", vars, recorded("debian12-converged.json", vars)) == []
+    vars = lab_vars()
+    assert planned_changes("lab1", vars, recorded_host("debian12-converged.json", vars)) == []
 
 
 def test_converged_host_drifts_are_planned_exactly():
     """One drift per concern, made on the recorded facts, gives exactly that change."""
-    vars = lab1_vars()
-    facts = recorded("debian12-converged.json", vars)
+    vars = lab_vars()
+    facts = recorded_host("debian12-converged.json", vars)
     main_cf = facts.file("/etc/postfix/main.cf")
     drifted = facts.with_file(main_cf.__class__(**{**main_cf.__dict__, "content": main_cf.content.replace(
         "smtpd_tls_auth_only = yes", "smtpd_tls_auth_only = no")}))
     drifted = drifted.replace(groups={**drifted.groups, "mail_login": ()},
                               users={**drifted.users, "mailuser": drifted.users["mailuser"].__class__(
                                   "mailuser", tuple(g for g in drifted.users["mailuser"].groups if g != "mail_login"))})
-    assert [(c.step, c.summary) for c in plan("lab1", vars, drifted)] == [
+    assert [(c.step, c.summary) for c in planned_changes("lab1", vars, drifted)] == [
         ("main_cf", "update /etc/postfix/main.cf: set smtpd_tls_auth_only = yes"),
         ("pam", "add mailuser to group mail_login"),
         ("services", "reload postfix (its configuration changed)"),
@@ -84,6 +64,6 @@ def test_converged_host_drifts_are_planned_exactly():
 
 
 def test_a_dry_run_without_verify_keeps_the_lockdown_pending():
-    vars = lab1_vars()
-    changes = plan("lab1", vars, recorded("debian12-fresh.json", vars), verify=False)
+    vars = lab_vars()
+    changes = planned_changes("lab1", vars, recorded_host("debian12-fresh.json", vars), verify=False)
     assert changes[-1].summary == "keep the port 25/465/587 lockdown: verify was skipped"

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import main_cf_settings
-from provisioner.lab.inventory import LAB_GROUP_VARS
+from tooling.lab.inventory import LAB_GROUP_VARS
 from provisioner.model import OsRelease
 from provisioner.platforms import detect
 from provisioner.steps.master_cf import desired_tokens

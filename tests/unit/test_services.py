@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.vars import MailVars
 from provisioner.model import Facts, OsRelease, ServiceState, Shell, apply_effects
-from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
+from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.services import PROCESS_PROBE, Services, running
 
-VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+from .conftest import context, mail_vars
+
 STEP = Services()
 
 
 def probe_parse(raw: str):
-    return next(p for p in STEP.facts(VARS).extra if p.name == PROCESS_PROBE).parse(raw)
+    return next(p for p in STEP.needs(mail_vars()).extra if p.name == PROCESS_PROBE).parse(raw)
 
 
-def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN) -> Facts:
+def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN12) -> Facts:
     services = {
         "postfix": ServiceState("postfix", enabled=postfix[0], active=postfix[1]),
         "saslauthd": ServiceState("saslauthd", enabled=saslauthd[0], active=saslauthd[1]),
     }
-    if platform is DEBIAN:
+    if platform is DEBIAN12:
         services["postfix@-"] = ServiceState("postfix@-", enabled=True, active=postfix[1])
     return Facts(os=OsRelease(id="x"), services=services, extra={PROCESS_PROBE: probe_parse(processes)})
 
 
-def check(facts: Facts, platform=DEBIAN, notified=()):
-    return STEP.check(Context("case", VARS, platform, facts, notified=frozenset(notified)))
+def check(facts: Facts, platform=DEBIAN12, notified=()):
+    return STEP.check(context(facts, platform, notified=notified))
 
 
 # ---------------------------------------------------------------- the process probe
@@ -68,7 +67,7 @@ def test_a_fresh_plan_is_converged_once_applied(platform):
 
 def test_postfix_is_checked_before_any_restart_or_reload_and_verified_after():
     for notified, verb in (({"postfix:reload"}, "reload"), ({"postfix:restart", "postfix:reload"}, "restart")):
-        (change,) = check(host("master\nsaslauthd\n"), DEBIAN, notified)
+        (change,) = check(host("master\nsaslauthd\n"), DEBIAN12, notified)
         first, action, last = change.actions
         assert "postfix check" in first.render()
         assert action.render() == f"systemctl {verb} postfix"
@@ -105,7 +104,7 @@ def test_enable_commands_per_family():
 
 
 def test_recovery_reloads_a_running_postfix_and_restarts_what_stopped():
-    actions = STEP.recovery(host("master\nsaslauthd\n"), DEBIAN)
+    actions = STEP.recovery(host("master\nsaslauthd\n"), DEBIAN12)
     assert all(isinstance(a, Shell) for a in actions)
     assert [a.render() for a in actions] == [
         "if pgrep -x saslauthd >/dev/null 2>&1; then true; else systemctl restart saslauthd; fi",

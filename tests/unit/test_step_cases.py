@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.facts.serialize import facts_from_dict
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.model import WriteFile
 from provisioner.platforms import UnsupportedPlatform
 from provisioner.steps import ALL_STEPS
 from provisioner.steps.base import Context, StepError, merge_specs
 from provisioner.vars import MailVars
-from recorded_cases import STEPS, case_paths, case_platform, load_case
+from .recorded_cases import STEPS, case_paths, case_platform, load_case
 
 STEPS_BY_NAME = {step.name: step for step in ALL_STEPS}
 CASES = case_paths()
@@ -47,7 +47,7 @@ def plan_case(case: dict):
     """The changes the case's step plans from the case's facts."""
     step = STEPS_BY_NAME[case["step"]]
     vars = MailVars.model_validate(case["vars"])
-    probes = {p.name: p for p in merge_specs([s.facts(vars) for s in ALL_STEPS]).extra}
+    probes = {p.name: p for p in merge_specs([s.needs(vars) for s in ALL_STEPS]).extra}
     facts = facts_from_dict(case["facts"], probes)
     ctx = Context(
         host="case",
