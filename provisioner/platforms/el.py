@@ -15,6 +15,7 @@ class Yum:
     binary: str  # yum | dnf
 
     def install(self, names: tuple[str, ...]) -> tuple[Command, ...]:
+        # rpm scriptlets enable services by preset at most; none starts one.
         return (Command((self.binary, "install", "-y", "-q", *names)),)
 
     def remove(self, names: tuple[str, ...]) -> tuple[Command, ...]:

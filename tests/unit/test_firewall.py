@@ -16,7 +16,7 @@ import pytest
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, apply_effects
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
-from provisioner.steps.firewall import FirewallLift, FirewallLockdown
+from provisioner.steps.firewall import FirewallLift, FirewallLockdown, persist
 from provisioner.steps.firewall.backends import desired_direct, mechanism
 from provisioner.steps.firewall.lockdown import FirewallError, control_address
 from provisioner.steps.firewall.state import (
@@ -281,6 +281,12 @@ def test_verified_host_is_never_locked_down() -> None:
         assert FirewallLockdown().check(context(facts_(raw, verified=True))) == []
 
 
+def booting_locked(facts, platform=DEBIAN12):
+    """``facts`` with the boot-time lockdown as the lockdown step leaves it (where the rules do not persist)."""
+    boot = [c for c in FirewallLockdown().check(context(facts, platform)) if "across reboots" in c.summary]
+    return apply_effects(facts, boot)
+
+
 def test_lockdown_effect_matches_the_recorded_result() -> None:
     """What a dry run predicts is what the probe reads after the real actions."""
     for raw, recorded, platform, services in (
@@ -295,9 +301,10 @@ def test_lockdown_effect_matches_the_recorded_result() -> None:
         before = facts_(raw, services=services)
         changes = FirewallLockdown().check(context(before, platform))
         assert changes
-        predicted = apply_effects(before, changes).extra[PROBE]
-        assert predicted == parse_firewall_state(recorded)
-        assert FirewallLockdown().check(context(facts_(recorded, services=services), platform)) == []
+        predicted = apply_effects(before, changes)
+        assert predicted.extra[PROBE] == parse_firewall_state(recorded)
+        assert FirewallLockdown().check(context(booting_locked(facts_(recorded, services=services), platform),
+                                                platform)) == []
 
 
 def test_dry_run_chain_lockdown_then_lift() -> None:
@@ -305,13 +312,15 @@ def test_dry_run_chain_lockdown_then_lift() -> None:
     before = facts_("")
     lockdown = FirewallLockdown().check(context(before))
     assert [c.summary for c in lockdown] == [
-        f"install nftables, then lock down inbound 25, 465, 587 except from {CTRL} (nftables)"
+        f"install nftables, then lock down inbound 25, 465, 587 except from {CTRL} (nftables)",
+        "keep the lockdown across reboots (provisioner-lockdown.service, loaded before the network and Postfix)",
     ]
     after_lockdown = apply_effects(before, lockdown)
     lift = FirewallLift().check(context(after_lockdown))
     assert [c.summary for c in lift] == ["lift the port 25/465/587 lockdown (verify passed)"]
     done = apply_effects(after_lockdown, lift)
     assert done.file(VERIFIED_MARKER).exists
+    assert not any(done.file(path).exists for path in (persist.LOCKDOWN_SCRIPT, persist.UNIT_FILE))
     assert FirewallLockdown().check(context(done)) == []
     assert FirewallLift().check(context(done)) == []
 
@@ -373,7 +382,8 @@ def test_el6_open_chain_follows_the_vars() -> None:
     changes = FirewallLockdown().check(context(locked, EL6, submission=False, smtps=True))
     assert [c.summary for c in changes] == ["open tcp 25, 465 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
     # Debian's iptables has no stock ruleset to open.
-    assert FirewallLockdown().check(context(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN12)) == []
+    debian = booting_locked(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")))
+    assert FirewallLockdown().check(context(debian, DEBIAN12)) == []
 
 
 def test_direct_rule_argv_round_trip() -> None:

@@ -16,6 +16,8 @@ def test_fresh_debian12_host_plan():
     summaries = [(c.step, c.summary) for c in planned_changes("lab1", vars, recorded_host("debian12-fresh.json", vars))]
     assert summaries == [
         ('firewall_lockdown', 'install nftables, then lock down inbound 25, 465, 587 except from 10.200.1.1 (nftables)'),
+        ('firewall_lockdown', 'keep the lockdown across reboots (provisioner-lockdown.service, loaded before the network '
+                              'and Postfix)'),
         ('packages', 'install postfix, sasl2-bin, libsasl2-modules'),
         ('main_cf', 'create /etc/postfix/main.cf with 39 managed keys'),
         ('sasl', 'write /etc/postfix/sasl/smtpd.conf'),
