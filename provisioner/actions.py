@@ -143,6 +143,19 @@ class RemoveFile:
 
 
 @dataclass(frozen=True)
+class Keep:
+    """Journal a file that the next command rewrites by itself (``postmap``'s .db): a rollback puts it back."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"keep a copy of {self.path} for a rollback"
+
+    def render(self) -> str:
+        return f"_pv_keep {q(self.path)}"
+
+
+@dataclass(frozen=True)
 class RevertFile:
     """Put a file back, now, as it was before this run (after a temporary change, e.g. policy-rc.d)."""
 
@@ -323,7 +336,7 @@ class Journaled:
         return "\n".join([*(a.render() for a in self.before), self.action.render()])
 
 
-Action = Union[Command, Shell, WriteFile, SetAttributes, MakeDirectory, RemoveFile, RevertFile, SelfSignedCertificate,
+Action = Union[Command, Shell, WriteFile, SetAttributes, MakeDirectory, RemoveFile, Keep, RevertFile, SelfSignedCertificate,
                JoinGroup, LeaveGroup, CreateGroup, KeepService, Undo, Journaled]
 
 

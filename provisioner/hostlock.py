@@ -50,6 +50,10 @@ class HostLocked(Exception):
         )
 
 
+class LockError(Exception):
+    """The host cannot hold a run lock (e.g. flock is missing): the host fails, nothing is changed."""
+
+
 @dataclass
 class RollbackOutcome:
     status: str  # rolled-back | rollback-failed | unknown
@@ -96,10 +100,18 @@ class RunHolder:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        """Open the holder's channel and send its script; the answer is read by ``wait_acquired``."""
-        self._channel = self.conn.open_stream("bash", what="run lock")
-        self._send(holder_script(self.run_id, self.control, self.started, int(self.stale_after)))
-        threading.Thread(target=self._read, name=f"holder-read-{self.host}", daemon=True).start()
+        """Open the holder's channel and send its script, in the background (the fact script runs meanwhile)."""
+        threading.Thread(target=self._open, name=f"holder-open-{self.host}", daemon=True).start()
+
+    def _open(self) -> None:
+        try:
+            self._channel = self.conn.open_stream("bash", what="run lock")
+            self._send(holder_script(self.run_id, self.control, self.started, int(self.stale_after)))
+        except (TransportError, OSError, EOFError, paramiko.SSHException) as exc:
+            self._lines.put(f"transport\t{exc}")
+            self._lines.put(_CLOSED)
+            return
+        self._read()
 
     def wait_acquired(self, timeout: float) -> None:
         """Wait for the lock (usually already there when the facts arrive); HostLocked if another run holds it."""
@@ -116,7 +128,9 @@ class RunHolder:
                 fields = dict(item.split("=", 1) for item in rest.split("\t") if "=" in item)
                 raise HostLocked(self.host, fields)
             if kind == "error":
-                raise TransportError(f"{self.host}: cannot take the run lock: {rest}")
+                raise LockError(f"{self.host}: cannot take the run lock: {rest}")
+            if kind == "transport":
+                raise TransportError(rest)
             if kind == "recover":
                 current = RollbackOutcome(status="rolled back", lines=[f"note\trun {rest} (left open)"])
                 self.recovered.append(current)

@@ -16,6 +16,7 @@ from provisioner.actions import (  # noqa: F401 - the actions are part of the mo
     CreateGroup,
     JoinGroup,
     Journaled,
+    Keep,
     KeepService,
     LeaveGroup,
     MakeDirectory,

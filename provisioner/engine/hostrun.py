@@ -25,7 +25,7 @@ from provisioner.desired import VERIFIED_MARKER
 from provisioner.engine.control import Aborted, Interrupted, RunControl
 from provisioner.engine.results import ChangeRecord, HostReport, RollbackRecord, StepRecord
 from provisioner.engine.walk import Walk, fact_spec
-from provisioner.hostlock import HostLocked, RollbackOutcome, RunHolder
+from provisioner.hostlock import HostLocked, LockError, RollbackOutcome, RunHolder
 from provisioner.inventory import Host
 from provisioner.journal import IN_PROGRESS_PROBE, new_run_id, step_script
 from provisioner.model import Change, Facts, apply_effects
@@ -36,6 +36,8 @@ from provisioner.steps.base import Step, StepError, StepOptions, merge_specs
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
 
 IN_PROGRESS = "run_in_progress"
+# The least a rollback or a commit is given, whatever command_timeout says (restarting services takes time).
+HOLDER_TIMEOUT = 60.0
 
 
 class StepFailed(Exception):
@@ -98,7 +100,7 @@ class HostRun:
             return self.report
         try:
             self._run(conn)
-        except HostLocked as exc:
+        except (HostLocked, LockError) as exc:
             self._fail("failed", str(exc))  # nothing was done
         except Aborted as exc:
             conn.close()  # the holder sees the connection close, stops the step and rolls back
@@ -141,7 +143,7 @@ class HostRun:
         try:
             if conn is not None:
                 conn.round_trips += 1
-            return _rollback_record(self.holder.rollback(self.host.command_timeout))
+            return _rollback_record(self.holder.rollback(max(self.host.command_timeout, HOLDER_TIMEOUT)))
         except (TransportError, Aborted):
             return RollbackRecord("by-host")
 
@@ -163,7 +165,7 @@ class HostRun:
             self.holder.start()
         facts = self._gather(conn, spec)
         if self.holder is not None:
-            self.holder.wait_acquired(self.host.command_timeout)
+            self.holder.wait_acquired(max(self.host.command_timeout, HOLDER_TIMEOUT))
             self.report.run_id = self.run_id
             if self.holder.recovered:
                 self.report.recovered = [_rollback_record(o) for o in self.holder.recovered]
@@ -207,7 +209,7 @@ class HostRun:
         if self.applied and self.holder is not None:
             try:
                 conn.round_trips += 1
-                self.holder.commit(self.host.command_timeout)
+                self.holder.commit(max(self.host.command_timeout, HOLDER_TIMEOUT))
             except TransportError as exc:
                 raise TransportError(
                     f"{exc}; every step was applied, but the commit may not have reached the host: it either kept "

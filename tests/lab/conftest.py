@@ -5,6 +5,7 @@ not depend on each other's leftovers:
   lab1  fresh -> planned -> provisioned -> converged -> drifted -> repaired
   lab2  fail-closed: verify fails, port 25 stays shut to outsiders
   lab3  transport: host keys, unreachable hosts, bad input
+  lab4  faults: failed first runs, a reboot, each step failing in turn, locks, interrupts, timeouts, links
 Set PROVISIONER_KEEP_LAB=1 to leave the hosts up after the run, and
 PROVISIONER_REUSE_LAB=1 to start from them instead of fresh hosts (when iterating).
 """
@@ -38,7 +39,7 @@ def lab():
 
     if not os.environ.get("PROVISIONER_REUSE_LAB"):
         down()  # every session starts from fresh hosts
-    lab = up(hosts=3)
+    lab = up(hosts=4)
     yield lab
     if not os.environ.get("PROVISIONER_KEEP_LAB"):
         down()
