@@ -5,8 +5,9 @@ Precedence: host vars > group vars (in file order) > defaults vars > built-in de
 
 Everything a connection needs is checked here too: the address (an IP address
 or a DNS name; ``user@host:port`` is split into its parts), the SSH user, the
-key file and the known_hosts file (they must exist). A run that starts has no
-input left to refuse.
+key file and the known_hosts file (they must exist), and the ProxyJump route
+from ssh_config (see provisioner/sshconfig.py). A run that starts has no input
+left to refuse.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from provisioner.inputfiles import key_path, load_yaml
+from provisioner.sshconfig import Jump, SshConfig
 from provisioner.validation import INVENTORY_NAME_RE, InputError, is_ssh_user, parse_destination, shown
 from provisioner.vars import MailVars, StrictModel
 
@@ -37,6 +39,8 @@ class _Connection(StrictModel):
     key: str | None = None
     sudo: bool | None = None
     known_hosts: str | None = None
+    ssh_config: str | None = None
+    proxy_jump: str | None = None
     connect_timeout: float | None = Field(default=None, gt=0, le=3600)
     command_timeout: float | None = Field(default=None, gt=0, le=86400)
     vars: dict[str, Any] = Field(default_factory=dict)
@@ -74,6 +78,7 @@ class Host:
     command_timeout: float = 600.0
     groups: tuple[str, ...] = ()
     vars: MailVars | None = field(default=None, compare=False)
+    jumps: tuple[Jump, ...] = ()  # ProxyJump hosts, first hop first
 
 
 @dataclass(frozen=True)
@@ -194,11 +199,13 @@ def load(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> Inventory:
                 raise InventoryError(f"{path}: groups.{group_name}.hosts: {member} is listed twice")
             membership[member].append(group_name)
 
+    base = path.parent
+    ssh_configs: dict[str | None, SshConfig] = {}
     hosts: dict[str, Host] = {}
     for name, entry in parsed.hosts.items():
         group_vars = [(g, parsed.groups[g].vars) for g in membership[name]]
         mail_vars = _host_vars(path, name, entry, group_vars, parsed.defaults.vars)
-        hosts[name] = _host(path, name, entry, parsed.defaults, tuple(membership[name]), mail_vars)
+        hosts[name] = _host(path, name, entry, parsed.defaults, tuple(membership[name]), mail_vars, ssh_configs)
     groups = {g: tuple(group.hosts) for g, group in parsed.groups.items()}
     return Inventory(path=path, hosts=hosts, groups=groups)
 
@@ -224,7 +231,7 @@ def _host_vars(path: Path, name: str, entry: _HostEntry, group_vars: list[tuple[
 
 
 def _host(path: Path, name: str, entry: _HostEntry, defaults: _Defaults, groups: tuple[str, ...],
-          mail_vars: MailVars) -> Host:
+          mail_vars: MailVars, ssh_configs: dict[str | None, SshConfig]) -> Host:
     """The connection settings of one host: its entry > defaults > built-in defaults, all checked."""
 
     def pick(attr: str, fallback: Any) -> tuple[Any, str]:
@@ -260,6 +267,22 @@ def _host(path: Path, name: str, entry: _HostEntry, defaults: _Defaults, groups:
         raise InventoryError(f"{path}: {known_at}: known_hosts file {known_hosts} {problem} "
                              "(host keys are checked strictly: add each host's key first)")
 
+    config_path, _ = pick("ssh_config", None)
+    config_path = _resolve(path.parent, config_path)
+    jump_spec, jump_at = pick("proxy_jump", None)
+    try:
+        if config_path not in ssh_configs:
+            ssh_configs[config_path] = SshConfig.load(config_path)
+        config = ssh_configs[config_path]
+        if jump_spec is None:
+            jumps = config.route(address)
+        elif jump_spec.lower() == "none":
+            jumps = ()
+        else:
+            jumps = config.chain(jump_spec, f"{path}: {jump_at}", (address,))
+    except InputError as exc:
+        raise InventoryError(f"{exc} (for host {name})") from None
+
     return Host(
         name=name,
         address=address,
@@ -272,6 +295,7 @@ def _host(path: Path, name: str, entry: _HostEntry, defaults: _Defaults, groups:
         command_timeout=pick("command_timeout", 600.0)[0],
         groups=groups,
         vars=mail_vars,
+        jumps=jumps,
     )
 
 

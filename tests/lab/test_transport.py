@@ -78,6 +78,7 @@ def test_changed_host_key_is_refused(lab, tmp_path):
     lab3_report = outcome.report["hosts"]["lab3"]
     assert lab3_report["status"] == "unreachable"
     assert "host key for" in lab3_report["error"] and "CHANGED" in lab3_report["error"]
+    assert "(got ssh-ed25519 key SHA256:" in lab3_report["error"]  # as ssh-keygen -lf prints it
 
     # An unknown host (no entry at all) is refused too, never trusted on first use.
     known_path.write_text("\n".join(line for line in known if not line.startswith(lab3.address + " ")) + "\n")

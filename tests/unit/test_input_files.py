@@ -1,8 +1,12 @@
 """Input files: bounded and strict, yet anchors, merge keys and ordinary files work."""
 
+import subprocess
+
+import paramiko
 import pytest
 
 from provisioner.inputfiles import MAX_NODES, load_yaml
+from provisioner.transport import fingerprint
 from provisioner.validation import InputError, parse_destination
 
 
@@ -46,3 +50,11 @@ def test_byte_order_mark_and_dev_null(tmp_path):
 ])
 def test_destinations_are_split_into_their_parts(value, parts):
     assert parse_destination(value) == parts
+
+
+def test_fingerprints_are_printed_like_ssh_keygen(tmp_path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    key = paramiko.Ed25519Key.from_private_key_file(str(tmp_path / "k"))
+    listed = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "k.pub")], capture_output=True, text=True, check=True)
+    assert listed.stdout.split()[1] == fingerprint(key)
+    assert fingerprint(key).startswith("SHA256:") and not fingerprint(key).endswith("=")

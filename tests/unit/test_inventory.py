@@ -11,6 +11,7 @@ defaults:
   user: root
   key: keys/id
   known_hosts: known_hosts
+  ssh_config: /dev/null
   vars:
     mydomain: example.com
     main_cf: {smtpd_tls_loglevel: "1", mynetworks: 127.0.0.0/8}
@@ -129,6 +130,18 @@ def test_a_secret_main_cf_key_stays_secret_in_higher_layers(tmp_path):
     assert inv.hosts["mail1"].vars.main_cf["relayhost"] == "[relay.example.com]"
     assert inv.hosts["mail2"].vars.main_cf["relayhost"] == "[other]"
     assert inv.hosts["mail2"].vars.secret_main_cf == {"relayhost"}
+
+
+def test_a_route_from_ssh_config_or_the_inventory(tmp_path):
+    (tmp_path / "ssh_config").write_text("Host 192.0.2.*\n  ProxyJump bastion\nHost bastion\n  HostName 198.51.100.7\n")
+    text = BASE.replace("ssh_config: /dev/null", "ssh_config: ssh_config")
+    text = text.replace("    port: 2222\n", "    port: 2222\n    proxy_jump: none\n")
+    inv = load(write(tmp_path, text))
+    assert [j.address for j in inv.hosts["mail1"].jumps] == ["198.51.100.7"]
+    assert inv.hosts["mail2"].jumps == ()
+    text = text.replace("proxy_jump: none", "proxy_jump: jumper@bastion:2022")
+    jump = load(write(tmp_path, text)).hosts["mail2"].jumps[0]
+    assert (jump.address, jump.port, jump.user) == ("198.51.100.7", 2022, "jumper")
 
 
 def test_an_admin_group_may_be_the_mail_group_when_nothing_changes_its_members(tmp_path):
