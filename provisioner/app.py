@@ -8,6 +8,7 @@ from pathlib import Path
 from provisioner import credentials, inventory, report
 from provisioner.facts.serialize import facts_to_dict
 from provisioner.inventory import Host, InventoryError
+from provisioner.redaction import Redactor
 from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
 from provisioner.facts import FactError, gather_with_raw
@@ -90,6 +91,10 @@ def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform
         raise StepError(str(exc)) from exc
 
 
+def _passwords(targets) -> list[str | None]:
+    return [c.password for t in targets for c in (t.member, t.outsider) if c is not None]
+
+
 def provision(
     inventory_path: str,
     hosts: list[str],
@@ -104,23 +109,23 @@ def provision(
     console = report.make_console()
     try:
         selected = _select(inventory_path, hosts, group, all_hosts)
+        targets = []
         if verify and not dry_run:
             # Before any host is touched: a run that cannot verify cannot lift the lockdown.
-            for host in selected:
-                if host.vars.verify:
-                    verify_target(host, None)
+            targets = [verify_target(host, None) for host in selected if host.vars.verify]
     except (InventoryError, credentials.CredentialsError) as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
+    redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
     result = run(
         selected,
         RunOptions(dry_run=dry_run, verify=verify, forks=forks),
         verifier=_verifier,
         log=report.progress_logger(console),
     )
-    report.print_report(console, result, show_diff=show_diff)
+    report.print_report(console, result, show_diff=show_diff, redactor=redactor)
     if json_path:
-        report.write_json(result, json_path)
+        report.write_json(result, json_path, redactor)
     return result.exit_code
 
 
@@ -132,6 +137,7 @@ def verify(inventory_path: str, hosts: list[str], group: str | None = None, all_
     except InventoryError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
+    redactor = Redactor.for_vars(host.vars for host in selected)
     code = EXIT_OK
     for host in selected:
         conn = None
@@ -140,20 +146,23 @@ def verify(inventory_path: str, hosts: list[str], group: str | None = None, all_
                 conn = HostConnection(host).open()
             outcome = verify_host(host, conn)
         except (credentials.CredentialsError, TransportError, RemoteCommandError) as exc:
-            report.print_error(console, str(exc))
+            report.print_error(console, str(exc), redactor)
             code = EXIT_FAILED
             continue
         finally:
             if conn is not None:
                 conn.close()
-        report.print_verify(console, outcome)
+        report.print_verify(console, outcome, redactor=redactor)
         if not outcome.ok:
             code = EXIT_FAILED
     return code
 
 
 def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> int:
-    """Gather a host's facts and print them as JSON: the format of recorded test cases."""
+    """Gather a host's facts and print them as JSON: the format of recorded test cases.
+
+    Secret main.cf values are replaced by [redacted] (see provisioner/redaction.py).
+    """
     console = report.make_console()
     try:
         (host,) = _select(inventory_path, [host_name], None, False)
@@ -164,7 +173,7 @@ def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> i
     except (InventoryError, TransportError, RemoteCommandError, FactError) as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
-    text = json.dumps(facts_to_dict(facts, raw), indent=2) + "\n"
+    text = json.dumps(Redactor.for_vars([host.vars]).tree(facts_to_dict(facts, raw)), indent=2) + "\n"
     if out:
         Path(out).write_text(text)
     else:
