@@ -6,13 +6,18 @@
   with the fingerprint ``ssh-keygen -lf`` prints.
 * ``~/.ssh/config`` options that provisioner ignores (ConnectTimeout crashed
   every run when fabric read them) do not get in the way.
+* A JSON report that cannot be written after a run (a full tmpfs): the report
+  is printed, one error line is added, the run's exit code is kept.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import host, invoke
@@ -106,3 +111,34 @@ def test_options_of_the_users_ssh_config_that_provisioner_ignores_do_not_get_in_
                      env={"HOME": str(home)}, tmp=tmp_path)
     assert outcome.code in (0, 2), outcome.out
     assert outcome.report["hosts"]["lab3"]["platform"] == "debian12"
+
+
+@pytest.fixture
+def full_disk():
+    """A directory on a 16 kB tmpfs that is full."""
+    path = Path(tempfile.mkdtemp(prefix="provisioner-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,nr_inodes=64", "tmpfs", str(path)], check=True)
+    try:
+        with open(path / "filler", "wb") as filler:
+            try:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+                os.fsync(filler.fileno())
+            except OSError:
+                pass
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+        path.rmdir()
+
+
+def test_a_json_report_that_cannot_be_written_keeps_the_report_and_the_exit_code(lab, tmp_path, full_disk):
+    args = ("provision", "--inventory", str(lab.inventory_path), "--host", "lab3", "--dry-run", "--no-diff")
+    expected = invoke(*args, tmp=tmp_path)
+    assert expected.code in (0, 2), expected.out
+    outcome = invoke(*args, "--json", str(full_disk / "report.json"), json_report=False)
+    assert outcome.code == expected.code, outcome.out
+    assert "recap (dry run)" in outcome.out and "lab3" in outcome.out
+    errors = [line for line in outcome.out.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {full_disk}/report.json: cannot write the JSON report: No space left on device"], outcome.out
+    assert "Traceback" not in outcome.out
