@@ -60,10 +60,14 @@ def run(
         for host in hosts
     ]
     slots = threading.BoundedSemaphore(max(1, options.forks))
+    escaped: list[BaseException] = []  # what a host's run did not handle is the caller's (as with a thread pool)
 
     def work(host_run: HostRun) -> None:
         with slots:
-            host_run.run()
+            try:
+                host_run.run()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+                escaped.append(exc)
 
     threads = [threading.Thread(target=work, args=(r,), name=f"host-{r.host.name}", daemon=True) for r in runs]
     for thread in threads:
@@ -76,6 +80,8 @@ def run(
             aborted_at = aborted_at or time.monotonic()
             if time.monotonic() - aborted_at > ABORT_GRACE:
                 break
+    if escaped:
+        raise escaped[0]
     for host_run in runs:
         if not host_run.finished:
             report = host_run.report

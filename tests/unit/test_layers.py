@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plain data and pure helpers: what facts, vars and changes are.
     # (actions: what a change runs on the host; journal: the host-side shell code that records and undoes it)
     ("model", ("provisioner", "provisioner.model", "provisioner.actions", "provisioner.journal", "provisioner.vars",
-               "provisioner.certs", "provisioner.keyedit")),
+               "provisioner.certs", "provisioner.keyedit", "provisioner.validation", "provisioner.redaction")),
     # Probes, and facts gathered in one script (through a callable: no transport here).
     ("probes", ("provisioner.probes",)),
     # What differs between OS families, as data.
@@ -36,11 +36,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("steps", ("provisioner.steps",)),
     # Everything that reads the user's files or talks to a host.
     ("io", ("provisioner.inventory", "provisioner.credentials", "provisioner.transport", "provisioner.hostlock",
-            "provisioner.verify")),
+            "provisioner.verify", "provisioner.inputfiles", "provisioner.sshconfig")),
     # One run: facts, steps, apply, verify, rollback.
     ("engine", ("provisioner.engine",)),
     # The operations behind the commands, and their rendering.
-    ("app", ("provisioner.app", "provisioner.report")),
+    ("app", ("provisioner.app", "provisioner.report", "provisioner.arguments")),
     # The command line.
     ("cli", ("provisioner.cli",)),
 ]
