@@ -272,10 +272,11 @@ class KeepService:
     Rendered from the platform's own commands (``Platform.keep_service``).
     ``what`` is ``boot`` (enabled at boot or not) or ``run`` (running or
     not). The record is written once per run and service, so it holds the
-    state from before the run; a rollback replays it after every file is
-    back: a service that ran is restarted (or reloaded, ``back_running``)
-    with the restored configuration, one that did not is stopped, and one
-    that was not enabled at boot is disabled.
+    state from before the run. A rollback stops a service that did not run
+    first, while the run's configuration is still there to stop it with
+    (Postfix cannot stop without its main.cf), then puts the files back,
+    disables what was not enabled at boot, and brings back what ran with the
+    restored configuration (restarted, or reloaded: ``back_running``).
     """
 
     service: str
@@ -290,21 +291,29 @@ class KeepService:
         return f"record the {self.what} state of {self.service} (a rollback returns it there)"
 
     def render(self) -> str:
-        name = f"{self.service}.{self.what}"
+        records = f'"$_pv_run/services/{self.service}.{self.what}"'
         if self.what == "boot":
             test = self.enabled_test
-            kept = (q(f"leave {self.service} enabled at boot"), q(":"))
-            back = (q(f"disable {self.service} at boot (it was not enabled before this run)"),
+            unset = f"[ ! -e {records} ]"
+            kept = (f"{self.service}.boot", q(f"leave {self.service} enabled at boot"), q(":"))
+            back = (f"{self.service}.boot", q(f"disable {self.service} at boot (it was not enabled before this run)"),
                     q(f"if {test}; then {self.disable}; fi"))
         else:
             test = f"pgrep -x {q(self.daemon)} >/dev/null 2>&1"
-            kept = (q(f"bring {self.service} back with the restored configuration"), q(self.back_running))
-            back = (q(f"stop {self.service} (it was not running before this run)"),
-                    q(f"if {test}; then {self.stop}; fi"))
+            unset = (f'[ ! -e "$_pv_run/services/{self.service}.run" ] && '
+                     f'[ ! -e "$_pv_run/services/{self.service}.stop" ]')
+            # A service that ran comes back after the files (.run); one that did not is stopped before them
+            # (.stop), while the configuration it runs with is still there to stop it with.
+            gone = (f"_i=0; while {test}; do _i=$((_i+1)); if [ $_i -gt 100 ]; then "
+                    f"echo {q(f'{self.service} still runs after stop')} >&2; exit 1; fi; sleep 0.1; done")
+            kept = (f"{self.service}.run", q(f"bring {self.service} back with the restored configuration"),
+                    q(self.back_running))
+            back = (f"{self.service}.stop", q(f"stop {self.service} (it was not running before this run)"),
+                    q(f"if {test}; then {self.stop}; fi; {gone}"))
         return (
-            f'if [ ! -e "$_pv_run/services/{name}" ]; then '
-            f"if {test}; then _pv_service {q(name)} {kept[0]} {kept[1]}; "
-            f"else _pv_service {q(name)} {back[0]} {back[1]}; fi; fi"
+            f"if {unset}; then "
+            f"if {test}; then _pv_service {q(kept[0])} {kept[1]} {kept[2]}; "
+            f"else _pv_service {q(back[0])} {back[1]} {back[2]}; fi; fi"
         )
 
 

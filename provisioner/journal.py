@@ -11,7 +11,7 @@ holds the host's lock and owns the run's directory::
       seq         the last entry number
       undo/N      one entry per recorded change: how to put back what it changes
       files/N     the copy of a file as it was before this run (0600; symlinks as links)
-      services/S  how to bring a service back to its state before the run (S.boot, S.run)
+      services/S  how to bring a service back to its state before the run (S.boot; S.run or S.stop)
       kept, kept-attrs, tmps, active, log
 
 Entries are written whole (a temporary name, then ``mv``) and *before* the
@@ -28,10 +28,11 @@ quoted arguments:
     sh - - - DESCRIPTION       (second line: the code to run)
 
 A rollback (``_pv_rollback``) stops the run's step script if one still runs
-(its whole process tree), removes its temporary files, then runs this run's
-entries, newest first, each in its own ``sh -e``, and then the services'
-entries (boot state, then running state), so a service comes back with the
-restored configuration. Nothing outside this run's directory is ever read
+(its whole process tree), removes its temporary files, stops the services
+that did not run before the run (while their configuration is still there
+to stop them with), runs this run's entries, newest first, each in its own
+``sh -e``, then puts back the services' boot state and brings back those
+that ran, with the restored configuration. Nothing outside this run's directory is ever read
 back: a backup left by an earlier run cannot return.
 
 Every script here stops at its first failing command by construction: plain
@@ -375,7 +376,20 @@ _pv_service_one() {
   printf 'ok\t%s\n' "$_pv_f"
 }
 
-# --- the rollback: this run's entries, newest first, then the services; one line per entry on stdout
+# --- the rollback: services that did not run stopped, this run's entries newest first, then the
+# services' boot state, then those that ran brought back; one line per entry on stdout
+
+_pv_services() {
+  for _pv_e in $(ls "$_pv_run/services" | grep -e "\.$1\$" | sort); do
+    if sh -ec '_pv_run=$1; . "$_pv_run/lib.sh"; _pv_service_one "$2"' _ "$_pv_run" "$_pv_e" 7>&- 9>&-; then
+      rm -f "$_pv_run/services/$_pv_e"
+    else
+      mv -f "$_pv_run/services/$_pv_e" "$_pv_run/services/$_pv_e.failed"
+      printf 'failed\t%s\n' "$(head -n 1 "$_pv_run/services/$_pv_e.failed")"
+      _pv_bad=1
+    fi
+  done
+}
 
 _pv_rollback() {
   exec 7>>"$_pv_run/rollback.lock"
@@ -386,6 +400,7 @@ _pv_rollback() {
     _pv_bad=1
   fi
   _pv_drop_tmps
+  _pv_services stop
   for _pv_e in $(ls "$_pv_run/undo" | grep -x '[0-9][0-9]*' | sort -r); do
     if sh -ec '_pv_run=$1; . "$_pv_run/lib.sh"; _pv_undo_one "$2"' _ "$_pv_run" "$_pv_e" 7>&- 9>&-; then
       rm -f "$_pv_run/undo/$_pv_e"
@@ -395,15 +410,8 @@ _pv_rollback() {
       _pv_bad=1
     fi
   done
-  for _pv_e in $(ls "$_pv_run/services" | grep -e '\.boot$' | sort) $(ls "$_pv_run/services" | grep -e '\.run$' | sort); do
-    if sh -ec '_pv_run=$1; . "$_pv_run/lib.sh"; _pv_service_one "$2"' _ "$_pv_run" "$_pv_e" 7>&- 9>&-; then
-      rm -f "$_pv_run/services/$_pv_e"
-    else
-      mv -f "$_pv_run/services/$_pv_e" "$_pv_run/services/$_pv_e.failed"
-      printf 'failed\t%s\n' "$(head -n 1 "$_pv_run/services/$_pv_e.failed")"
-      _pv_bad=1
-    fi
-  done
+  _pv_services boot
+  _pv_services run
   if [ "$_pv_bad" = 0 ]; then
     _pv_set_status rolled-back
     rm -rf "$_pv_run/files"
@@ -416,7 +424,7 @@ _pv_rollback() {
 }
 
 _pv_has_entries() {
-  if [ -n "$(ls "$_pv_run/undo" "$_pv_run/services" 2>/dev/null | grep -e '^[0-9]' -e '\.boot$' -e '\.run$')" ]; then
+  if [ -n "$(ls "$_pv_run/undo" "$_pv_run/services" 2>/dev/null | grep -e '^[0-9]' -e '\.boot$' -e '\.run$' -e '\.stop$')" ]; then
     return 0
   fi
   return 1

@@ -247,12 +247,15 @@ def test_a_service_comes_back_to_its_state_before_the_run(tmp_path):
     # Not running and not enabled before the run; the run enables and starts it.
     step = body(KeepService(what="boot", **record)) + f"\ntouch {flag}\n" + body(KeepService(what="run", **record))
     step += f"\n{daemon} 60 >/dev/null 2>&1 &\n"
+    step += body(WriteFile(str(tmp_path / "its.conf"), "x\n", owner=str(os.getuid()), group=str(os.getgid())))
     assert run.step(step).returncode == 0
     time.sleep(0.2)
     assert running("pvdaemon")
     lines = run.rollback()
-    assert lines[-3:] == ["ok\tdisable pvd at boot (it was not enabled before this run)",
-                          "ok\tstop pvd (it was not running before this run)", "done\trolled-back"]
+    # Stopped first (while the run's configuration is there to stop it with), its boot state after the files.
+    assert lines == ["ok\tstop pvd (it was not running before this run)",
+                     f"ok\tremove {tmp_path}/its.conf (new in this run)",
+                     "ok\tdisable pvd at boot (it was not enabled before this run)", "done\trolled-back"]
     assert not flag.exists()
     time.sleep(0.2)
     assert not running("pvdaemon")
