@@ -233,6 +233,18 @@ _pv_alive() {
   return 1
 }
 
+_pv_gone() {
+  _pv_i=0
+  while [ "$_pv_i" -lt "$2" ]; do
+    if ! _pv_alive "$1"; then
+      return 0
+    fi
+    sleep 0.1
+    _pv_i=$((_pv_i + 1))
+  done
+  return 1
+}
+
 _pv_kill_tree() {
   _pv_all=
   _pv_i=0
@@ -251,24 +263,14 @@ _pv_kill_tree() {
   printf 'note\tstopped the step script still running (pid %s) and every process it started: %s\n' "$1" "$_pv_all"
   kill -TERM $_pv_all 2>/dev/null || true
   kill -CONT $_pv_all 2>/dev/null || true
-  _pv_i=0
-  while [ "$_pv_i" -lt 30 ]; do
-    if ! _pv_alive "$_pv_all"; then
-      return 0
-    fi
-    sleep 0.1
-    _pv_i=$((_pv_i + 1))
-  done
+  if _pv_gone "$_pv_all" 30; then
+    return 0
+  fi
   _pv_left=$(_pv_tree "$1")
   kill -KILL $_pv_all $_pv_left 2>/dev/null || true
-  _pv_i=0
-  while [ "$_pv_i" -lt 50 ]; do
-    if ! _pv_alive "$_pv_all $_pv_left"; then
-      return 0
-    fi
-    sleep 0.1
-    _pv_i=$((_pv_i + 1))
-  done
+  if _pv_gone "$_pv_all $_pv_left" 50; then
+    return 0
+  fi
   printf 'failed\tprocesses of the step script survived SIGKILL: %s\n' "$_pv_all"
   return 1
 }

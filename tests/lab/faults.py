@@ -83,6 +83,14 @@ def snapshot(lab, name: str) -> Snapshot:
     return Snapshot(ssh(lab, name, SNAPSHOT).stdout.splitlines())
 
 
+def rolled_back_by_the_host(lab, name: str, within: float) -> float:
+    """Wait until no run is open on the host (its holder rolled it back); the seconds it took."""
+    began = time.monotonic()
+    while "open runs 0" not in snapshot(lab, name).lines[-1] and time.monotonic() - began < within:
+        time.sleep(0.5)
+    return time.monotonic() - began
+
+
 # ---------------------------------------------------------------- broken commands on the host
 
 
@@ -124,9 +132,10 @@ def failing_start_once(lab, name: str, unit: str):
     """The unit's next start fails for real (an ExecStartPre drop-in that fails once)."""
     flag = f"/run/lab-fault-{unit}"
     dropin = f"/run/systemd/system/{unit}.service.d"
-    ssh(lab, name, f"mkdir -p {dropin} && touch {flag} && printf '%s\\n' '[Service]' "
-                   f"\"ExecStartPre=/bin/sh -c 'if [ -e {flag} ]; then rm -f {flag}; echo {unit}: injected start "
-                   f"failure >&2; exit 1; fi'\" > {dropin}/lab-fault.conf && systemctl daemon-reload")
+    pre = f"if [ -e {flag} ]; then rm -f {flag}; echo {unit}: injected start failure >&2; exit 1; fi"
+    conf = f"[Service]\nExecStartPre=/bin/sh -c {shlex.quote(pre)}\n"
+    ssh(lab, name, f"mkdir -p {dropin} && touch {flag} && printf %s {shlex.quote(conf)} > {dropin}/lab-fault.conf "
+                   "&& systemctl daemon-reload")
     try:
         yield
     finally:
