@@ -2,7 +2,7 @@
 
 A real run opens one more channel on its SSH connection, concurrently with
 the fact script (no round trip is added to a converged run), and runs the
-holder script there with bash. The holder takes the host's lock (``flock``)
+holder script (provisioner/holder.py) there with bash. The holder takes the host's lock (``flock``)
 or answers ``busy`` with the holder's run id, control node and start time:
 the run then fails at once, before it changes anything.
 
@@ -31,7 +31,7 @@ from typing import Callable
 
 import paramiko
 
-from provisioner.journal import holder_script
+from provisioner.holder import holder_script
 from provisioner.transport import HostConnection, TransportError
 
 STALE_AFTER = 20.0  # seconds without an answer after which either side gives the other up

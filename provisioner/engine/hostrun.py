@@ -27,7 +27,8 @@ from provisioner.engine.results import ChangeRecord, HostReport, RollbackRecord,
 from provisioner.engine.walk import Walk, fact_spec
 from provisioner.hostlock import HostLocked, LockError, RollbackOutcome, RunHolder
 from provisioner.inventory import Host
-from provisioner.journal import IN_PROGRESS_PROBE, new_run_id, step_script
+from provisioner.holder import IN_PROGRESS_PROBE
+from provisioner.journal import new_run_id, step_script
 from provisioner.model import Change, Facts, apply_effects
 from provisioner.platforms import UnsupportedPlatform, detect
 from provisioner.probes import FactError, FactSpec, Probe, gather

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from provisioner import journal
+from provisioner import holder, journal
 
 SH = shutil.which("dash") or "sh"
 
@@ -28,7 +28,7 @@ class Run:
             ["bash", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             bufsize=1,
         )
-        self._send(journal.holder_script(run_id, "tester@here (pid 1)", "2026-03-01T12:00:00Z", stale_after,
+        self._send(holder.holder_script(run_id, "tester@here (pid 1)", "2026-03-01T12:00:00Z", stale_after,
                                          root=str(root)))
         self.greeting = self._until(("acquired", "busy", "error"))
 

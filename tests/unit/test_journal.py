@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import journal
+from provisioner import holder, journal
 from provisioner.actions import KeepService, MakeDirectory, RemoveFile, SetAttributes, Undo, WriteFile
 
 from .journal_harness import Run, state
@@ -233,7 +233,7 @@ def test_a_commit_keeps_the_backups_of_the_last_runs_only(tmp_path, etc):
         assert run.commit()[-1] == "committed"
         run.close()
     runs = tmp_path / "host" / journal.RUNS_DIR.lstrip("/")
-    assert sorted(p.name for p in runs.iterdir()) == ids[-journal.KEEP_COMMITTED:]
+    assert sorted(p.name for p in runs.iterdir()) == ids[-holder.KEEP_COMMITTED:]
     assert (etc / "main.cf").read_text() == "version 4\n"
 
 

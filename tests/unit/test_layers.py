@@ -23,8 +23,9 @@ PACKAGE = ROOT / "provisioner"
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plain data and pure helpers: what facts, vars and changes are.
-    # (actions: what a change runs on the host; journal: the host-side shell code that records and undoes it)
-    ("model", ("provisioner", "provisioner.model", "provisioner.actions", "provisioner.journal", "provisioner.vars",
+    # (actions: what a change runs on the host; journal and holder: the host-side shell code of a run)
+    ("model", ("provisioner", "provisioner.model", "provisioner.actions", "provisioner.journal", "provisioner.holder",
+               "provisioner.vars",
                "provisioner.certs", "provisioner.keyedit", "provisioner.validation", "provisioner.redaction")),
     # Probes, and facts gathered in one script (through a callable: no transport here).
     ("probes", ("provisioner.probes",)),

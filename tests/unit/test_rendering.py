@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import journal
+from provisioner import holder, journal
 from provisioner.actions import Journaled, KeepService, Undo
 from provisioner.engine.walk import planned_changes
 from provisioner.model import WriteFile
@@ -92,7 +92,7 @@ def test_the_platforms_service_records_and_installs_stop_at_the_first_failure(pl
 
 def test_the_journal_library_the_holder_and_the_boot_scripts_stop_at_the_first_failure():
     assert hidden_failures(journal.LIBRARY) == []
-    assert hidden_failures(journal.holder_script("20260301T120000Z-0a0b0c", "me@here", "now", 20)) == []
+    assert hidden_failures(holder.holder_script("20260301T120000Z-0a0b0c", "me@here", "now", 20)) == []
     assert hidden_failures(persist.INIT) == []
 
 
