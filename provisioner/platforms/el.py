@@ -152,7 +152,10 @@ EL7 = Platform(
     openssl_has_addext=False,
     **_EL_COMMON,
 )
-_EL8_FIREWALL = dict(
+# EL8 and EL9 differ only in the Postfix they ship.
+_EL8_ON = dict(
+    packages=Yum("dnf"),
+    services=Systemd(),
     firewall_package="firewalld",
     firewall_install=("nftables",),
     firewall_install_tools=frozenset({"nft"}),
@@ -160,22 +163,18 @@ _EL8_FIREWALL = dict(
 EL8 = Platform(
     name="el8",
     releases=(Release(EL_IDS, 8, 8),),
-    packages=Yum("dnf"),
-    services=Systemd(),
     postfix=(
         PostfixBuild("3.3.1", TLS_NAMES_1_3, BERKELEY_DB, "postfix-3.3.1: el8/postfix/postfix.spec (EL 8.0)"),
         PostfixBuild("3.5.8", TLS_NAMES_1_3, BERKELEY_DB, "later EL8 minor releases (reference README)"),
     ),
-    **_EL8_FIREWALL,
+    **_EL8_ON,
     **_EL_COMMON,
 )
 EL9 = Platform(
     name="el9",
     releases=(Release(EL_IDS, 9, 9),),
-    packages=Yum("dnf"),
-    services=Systemd(),
     postfix=(PostfixBuild("3.5.9", TLS_NAMES_1_3, BERKELEY_DB, "postfix-3.5.9: el9/postfix/postfix.spec"),),
-    **_EL8_FIREWALL,
+    **_EL8_ON,
     **_EL_COMMON,
 )
 

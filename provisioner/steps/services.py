@@ -63,7 +63,8 @@ class Services(Step):
 
     def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            services=("postfix", "postfix@-", "saslauthd", *{p.sendmail_service for p in ALL if p.sendmail_service}),
+            services=("postfix", "postfix@-", "saslauthd",
+                      *dict.fromkeys(p.sendmail_service for p in ALL if p.sendmail_service)),
             extra=(
                 Probe(
                     PROCESS_PROBE,
