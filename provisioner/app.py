@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 from provisioner import credentials, inventory, report
+from provisioner.arguments import check_output_path, parse_forks
 from provisioner.probes.recorded import facts_to_dict
-from provisioner.inventory import Host, InventoryError
+from provisioner.inventory import Host
+from provisioner.redaction import Redactor
+from provisioner.validation import InputError
 from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
 from provisioner.probes import FactError, gather_with_raw
@@ -20,8 +23,14 @@ from provisioner.verify import Credentials, VerifyTarget
 from provisioner.verify import verify as verify_smtp
 
 
+def _load(inventory_path: str) -> inventory.Inventory:
+    if not inventory_path:
+        raise InputError("--inventory: the path is empty")
+    return inventory.load(inventory_path)
+
+
 def _select(inventory_path: str, hosts: list[str], group: str | None, all_hosts: bool) -> list[Host]:
-    inv = inventory.load(inventory_path)
+    inv = _load(inventory_path)
     return inv.select(hosts, group, all_hosts)
 
 
@@ -36,8 +45,7 @@ def verify_ports(host: Host) -> tuple[int, ...]:
 
 def mailbox_reader(conn: HostConnection, host: Host):
     """Read a local mailbox over the existing SSH session (for the local-delivery check)."""
-    address = host.vars.verify_local_delivery or ""
-    user = host.vars.virtual_aliases.get(address, address.split("@", 1)[0])
+    user = host.vars.local_mailbox or ""  # an account name: the inventory checked it
 
     def read(token: str) -> str:
         result = conn.run_script(
@@ -58,10 +66,14 @@ def verify_target(host: Host, conn: HostConnection | None):
         else None
     )
     if member is None or outsider is None:
+        env = ", ".join(credentials.ENV.values())
+        file = host.vars.verify_credentials_file
+        missing = ", ".join(key for key in credentials.KEYS if not getattr(creds, key))
+        hint = f"{file} gives no {missing} for this host (or set {env})" if file else \
+            f"set verify_credentials_file in the inventory, or {env}"
         raise credentials.CredentialsError(
             f"{host.name}: verify needs a mail user in {host.vars.mail_group} and a real account outside it "
-            f"(to prove the group restriction): set verify_credentials_file in the inventory, or "
-            f"{', '.join(credentials.ENV.values())}"
+            f"(to prove the group restriction): {hint}"
         )
     target = VerifyTarget(
         host=host.name,
@@ -89,6 +101,10 @@ def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform
         raise StepError(str(exc)) from exc
 
 
+def _passwords(targets) -> list[str | None]:
+    return [c.password for t in targets for c in (t.member, t.outsider) if c is not None]
+
+
 def provision(
     inventory_path: str,
     hosts: list[str],
@@ -97,29 +113,35 @@ def provision(
     dry_run: bool = False,
     json_path: str | None = None,
     verify: bool = True,
-    forks: int = 5,
+    forks: int | str = 5,
     show_diff: bool = True,
 ) -> int:
     console = report.make_console()
     try:
+        forks = parse_forks(forks)
+        check_output_path(json_path, "--json")
         selected = _select(inventory_path, hosts, group, all_hosts)
+        targets = []
         if verify and not dry_run:
             # Before any host is touched: a run that cannot verify cannot lift the lockdown.
-            for host in selected:
-                if host.vars.verify:
-                    verify_target(host, None)
-    except (InventoryError, credentials.CredentialsError) as exc:
+            targets = [verify_target(host, None) for host in selected if host.vars.verify]
+    except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
+    redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
     result = run(
         selected,
         RunOptions(dry_run=dry_run, verify=verify, forks=forks),
         verifier=_verifier,
         log=report.progress_logger(console),
     )
-    report.print_report(console, result, show_diff=show_diff)
+    report.print_report(console, result, show_diff=show_diff, redactor=redactor)
     if json_path:
-        report.write_json(result, json_path)
+        try:
+            report.write_json(result, json_path, redactor)
+        except OSError as exc:
+            # The changes are made and reported above: keep the run's exit code.
+            report.print_error(console, f"{json_path}: cannot write the JSON report: {exc.strerror or exc}")
     return result.exit_code
 
 
@@ -128,9 +150,12 @@ def verify_hosts(inventory_path: str, hosts: list[str], group: str | None = None
     console = report.make_console()
     try:
         selected = _select(inventory_path, hosts, group, all_hosts)
-    except InventoryError as exc:
+        # Every host's credentials before the first connection.
+        targets = [verify_target(host, None) for host in selected]
+    except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
+    redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
     code = EXIT_OK
     for host in selected:
         conn = None
@@ -139,33 +164,46 @@ def verify_hosts(inventory_path: str, hosts: list[str], group: str | None = None
                 conn = HostConnection(host).open()
             outcome = verify_host(host, conn)
         except (credentials.CredentialsError, TransportError, RemoteCommandError) as exc:
-            report.print_error(console, str(exc))
+            report.print_error(console, str(exc), redactor)
             code = EXIT_FAILED
             continue
         finally:
             if conn is not None:
                 conn.close()
-        report.print_verify(console, outcome)
+        report.print_verify(console, outcome, redactor=redactor)
         if not outcome.ok:
             code = EXIT_FAILED
     return code
 
 
 def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> int:
-    """Gather a host's facts and print them as JSON: the format of recorded test cases."""
+    """Gather a host's facts and print them as JSON: the format of recorded test cases.
+
+    Secret main.cf values are replaced by [redacted] (see provisioner/redaction.py).
+    """
     console = report.make_console()
     try:
+        check_output_path(out, "--out")
         (host,) = _select(inventory_path, [host_name], None, False)
+    except InputError as exc:
+        report.print_error(console, str(exc))
+        return EXIT_FAILED
+    redactor = Redactor.for_vars([host.vars])
+    try:
         spec = fact_spec(host, ALL_STEPS)
         with HostConnection(host) as conn:
             facts, sections = gather_with_raw(lambda script: conn.run_script(script, what="fact gathering").stdout, spec)
         raw = {probe.name: sections.get(probe.name, "") for probe in spec.extra}
-    except (InventoryError, TransportError, RemoteCommandError, FactError) as exc:
-        report.print_error(console, str(exc))
+    except (TransportError, RemoteCommandError, FactError) as exc:
+        report.print_error(console, str(exc), redactor)
         return EXIT_FAILED
-    text = json.dumps(facts_to_dict(facts, raw), indent=2) + "\n"
+    text = json.dumps(redactor.tree(facts_to_dict(facts, raw)), indent=2) + "\n"
     if out:
-        Path(out).write_text(text)
+        try:
+            Path(out).write_text(text)
+        except OSError as exc:
+            report.print_error(console, f"{out}: cannot write the facts: {exc.strerror or exc}")
+            return EXIT_FAILED
     else:
         console.out(text, highlight=False)
     return EXIT_OK
@@ -174,8 +212,8 @@ def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> i
 def check_inventory(inventory_path: str) -> int:
     console = report.make_console()
     try:
-        inv = inventory.load(inventory_path)
-    except InventoryError as exc:
+        inv = _load(inventory_path)
+    except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
     console.print(f"{inventory_path}: {len(inv.hosts)} host(s), {len(inv.groups)} group(s): valid")

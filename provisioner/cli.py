@@ -36,9 +36,10 @@ def _exit(code: int) -> None:
     },
 )
 def provision(c, inventory=DEFAULT_INVENTORY, host=None, group=None, all=False, dry_run=False, json=None,
-              verify=True, forks=5, diff=True):
+              verify=True, forks="5", diff=True):
     """Provision hosts into a Postfix server with SMTP-AUTH and STARTTLS (or plan it with --dry-run)."""
-    _exit(app.provision(inventory, host or [], group, all, dry_run, json, verify, int(forks), diff))
+    # forks stays text here: app checks it and prints one error line (invoke's int() would raise).
+    _exit(app.provision(inventory, host or [], group, all, dry_run, json, verify, forks, diff))
 
 
 @task(name="verify", iterable=["host"], help={"inventory": "inventory YAML", "host": "host to verify (repeatable)",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from rich.console import Console
@@ -12,6 +11,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from provisioner.engine.runner import RunReport
+from provisioner.redaction import DEFAULT, Redactor
 
 STATUS_STYLE = {
     "ok": "green",
@@ -21,24 +21,24 @@ STATUS_STYLE = {
     "unreachable": "bold magenta",
 }
 
-# Defence in depth: steps never put secrets in diffs, but a user's own
-# main.cf override could (e.g. a smtp_sasl_password_maps inline value).
-SECRET_LINE = re.compile(
-    r"^([+\- ]?\s*[#]?\s*[\w.-]*(?:pass(?:word|wd)?|secret|private[_ ]?key)[\w.-]*\s*[=:]\s*)(\S.*)$",
-    re.IGNORECASE,
-)
-PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
+
+def redact(text: str | None, redactor: Redactor = DEFAULT) -> str | None:
+    """Secrets out of a summary, diff or error (see provisioner/redaction.py)."""
+    return redactor.text(text)
 
 
-def redact(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = PEM_BLOCK.sub("[private key redacted]", text)
-    return "\n".join(SECRET_LINE.sub(r"\1[redacted]", line) for line in text.split("\n"))
+MAX_ERROR = 2000
+
+
+def one_line(text: str) -> str:
+    """An error message as one terminal line of bounded length: control characters escaped, never obeyed."""
+    text = "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
 
 
 def make_console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    # No emoji codes: ":name:" in a host name or a path is printed as written.
+    return Console(stderr=stderr, highlight=False, emoji=False)
 
 
 def progress_logger(console: Console):
@@ -48,11 +48,11 @@ def progress_logger(console: Console):
     return log
 
 
-def print_error(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+def print_error(console: Console, message: str, redactor: Redactor = DEFAULT) -> None:
+    console.print(f"[bold red]error:[/bold red] {escape(one_line(redact(message, redactor) or ''))}", soft_wrap=True)
 
 
-def print_report(console: Console, report: RunReport, show_diff: bool = True) -> None:
+def print_report(console: Console, report: RunReport, show_diff: bool = True, redactor: Redactor = DEFAULT) -> None:
     verb = "would" if report.dry_run else "did"
     for name, host in report.hosts.items():
         style = STATUS_STYLE.get(host.status, "")
@@ -63,19 +63,20 @@ def print_report(console: Console, report: RunReport, show_diff: bool = True) ->
         if host.changes:
             console.print(f"[dim]changes this run {verb} make:[/dim]")
         for change in host.changes:
-            console.print(f"  [yellow]~[/yellow] [bold]{escape(change.step)}[/bold]: {escape(change.summary)}")
+            summary = redact(change.summary, redactor) or ""
+            console.print(f"  [yellow]~[/yellow] [bold]{escape(change.step)}[/bold]: {escape(summary)}")
             if show_diff and change.diff:
-                console.print(Syntax(redact(change.diff) or "", "diff", theme="ansi_dark", background_color="default"))
+                console.print(Syntax(redact(change.diff, redactor) or "", "diff", theme="ansi_dark", background_color="default"))
         if not host.changes and host.status == "ok":
             console.print("  [green]no change: the host is as desired[/green]")
         if host.verify is not None:
-            print_verify(console, host.verify, failures_only=True)
+            print_verify(console, host.verify, failures_only=True, redactor=redactor)
         if host.error:
-            console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error) or '')}")
+            console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error, redactor) or '')}")
     print_recap(console, report)
 
 
-def print_verify(console: Console, verify, failures_only: bool = False) -> None:
+def print_verify(console: Console, verify, failures_only: bool = False, redactor: Redactor = DEFAULT) -> None:
     passed = sum(1 for check in verify.checks if check.ok)
     ports = ", ".join(str(p) for p in sorted({check.port for check in verify.checks}))
     if failures_only and verify.ok:
@@ -91,7 +92,7 @@ def print_verify(console: Console, verify, failures_only: bool = False) -> None:
         if failures_only and check.ok:
             continue
         mark = "[green]pass[/green]" if check.ok else "[bold red]FAIL[/bold red]"
-        table.add_row(str(check.port), escape(check.name), mark, escape(check.detail))
+        table.add_row(str(check.port), escape(check.name), mark, escape(redact(check.detail, redactor) or ""))
     console.print(table)
 
 
@@ -120,16 +121,17 @@ def print_recap(console: Console, report: RunReport) -> None:
     console.print(table)
 
 
-def to_json(report: RunReport) -> dict:
+def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
     hosts = {}
     for name, host in report.hosts.items():
         entry = {
             "status": host.status,
             "platform": host.platform,
             "changes": [
-                {"step": c.step, "summary": c.summary, "diff": redact(c.diff)} for c in host.changes
+                {"step": c.step, "summary": redact(c.summary, redactor), "diff": redact(c.diff, redactor)}
+                for c in host.changes
             ],
-            "error": redact(host.error),
+            "error": redact(host.error, redactor),
             "duration_s": round(host.duration_s, 3),
             "round_trips": host.round_trips,
         }
@@ -137,12 +139,13 @@ def to_json(report: RunReport) -> dict:
             entry["verify"] = {
                 "ok": host.verify.ok,
                 "checks": [
-                    {"port": c.port, "name": c.name, "ok": c.ok, "detail": c.detail} for c in host.verify.checks
+                    {"port": c.port, "name": c.name, "ok": c.ok, "detail": redact(c.detail, redactor)}
+                    for c in host.verify.checks
                 ],
             }
         hosts[name] = entry
     return {"dry_run": report.dry_run, "exit_code": report.exit_code, "hosts": hosts}
 
 
-def write_json(report: RunReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json(report), indent=2) + "\n")
+def write_json(report: RunReport, path: str | Path, redactor: Redactor = DEFAULT) -> None:
+    Path(path).write_text(json.dumps(to_json(report, redactor), indent=2) + "\n")

@@ -23,7 +23,8 @@ PACKAGE = ROOT / "provisioner"
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plain data and pure helpers: what facts, vars and changes are.
-    ("model", ("provisioner", "provisioner.model", "provisioner.vars", "provisioner.certs", "provisioner.keyedit")),
+    ("model", ("provisioner", "provisioner.model", "provisioner.vars", "provisioner.certs", "provisioner.keyedit",
+               "provisioner.validation", "provisioner.redaction")),
     # Probes, and facts gathered in one script (through a callable: no transport here).
     ("probes", ("provisioner.probes",)),
     # What differs between OS families, as data.
@@ -33,11 +34,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Pure checks: facts in, changes out.
     ("steps", ("provisioner.steps",)),
     # Everything that reads the user's files or talks to a host.
-    ("io", ("provisioner.inventory", "provisioner.credentials", "provisioner.transport", "provisioner.verify")),
+    ("io", ("provisioner.inventory", "provisioner.credentials", "provisioner.transport", "provisioner.verify",
+            "provisioner.inputfiles", "provisioner.sshconfig")),
     # One run: facts, steps, apply, verify, rollback.
     ("engine", ("provisioner.engine",)),
     # The operations behind the commands, and their rendering.
-    ("app", ("provisioner.app", "provisioner.report")),
+    ("app", ("provisioner.app", "provisioner.report", "provisioner.arguments")),
     # The command line.
     ("cli", ("provisioner.cli",)),
 ]

@@ -5,7 +5,7 @@ Each file tests/data/steps/<step>/<case>.json holds:
   platform     the real platform (debian12, el6, el7, el8, el9...); when the product has no
                platform of that name it is detected from facts.os, as on a real host
   vars         inventory vars (MailVars)
-  facts        facts as provisioner.facts.serialize writes them; "extra" holds raw probe output
+  facts        facts as provisioner.probes.recorded writes them; "extra" holds raw probe output
   options      optional run options seen by the step (e.g. {"verify": true})
   notified     optional handler tags notified by earlier steps
   expected     list of {"summary", "actions": [describe() of each action], "files": {path: content},

@@ -69,7 +69,11 @@ def test_inventory_loads_with_the_real_loader(tmp_path):
     from provisioner.inventory import load
 
     path = tmp_path / "lab.yaml"
-    path.write_text(render_inventory(_hosts(2), secrets_path=SECRETS))
+    key, known = tmp_path / "id_ed25519", tmp_path / "known_hosts"  # the loader checks that both exist
+    key.write_text("")
+    key.chmod(0o600)
+    known.write_text("")
+    path.write_text(render_inventory(_hosts(2), secrets_path=SECRETS, key_path=key, known_hosts_path=known))
     inv = load(path)
     lab2 = inv.hosts["lab2"]
     assert (lab2.address, lab2.vars.myhostname, lab2.vars.control_address) == ("10.200.2.2", "lab2.example.test", "10.200.2.1")
