@@ -52,7 +52,11 @@ def test_inventory_has_a_group_per_suite(tmp_path):
                 outsider_address=p.outsider_address, netns=p.netns, root=Path("/r"), suite=suite)
         for p, suite in zip(plan_hosts(3), ["bookworm", "bookworm", "trixie"])
     ]
-    text = render_inventory(hosts, secrets_path=SECRETS)
+    key, known = tmp_path / "id_ed25519", tmp_path / "known_hosts"  # the loader checks that both exist
+    key.write_text("")
+    key.chmod(0o600)
+    known.write_text("")
+    text = render_inventory(hosts, secrets_path=SECRETS, key_path=key, known_hosts_path=known)
     groups = yaml.safe_load(text)["groups"]
     assert groups["bookworm"] == {"hosts": ["lab1", "lab2"]} and groups["trixie"] == {"hosts": ["lab3"]}
     from provisioner.inventory import load
