@@ -17,7 +17,7 @@ from provisioner.engine.walk import Walk, fact_spec
 from provisioner.probes import FactSpec, FactError, gather
 from provisioner.inventory import Host
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.model import Change, Facts, Shell, apply_effects, backup_path
+from provisioner.model import Action, Change, Facts, Shell, apply_effects, backup_path
 from provisioner.platforms import Platform, UnsupportedPlatform, detect
 from provisioner.steps import POST_VERIFY_STEPS, STEPS
 from provisioner.steps.base import Step, StepError, StepOptions
@@ -83,6 +83,7 @@ class HostRun:
         self.log = log
         self.report = HostReport(name=host.name)
         self.written: list[tuple[str, bool]] = []  # (path, existed before) for rollback
+        self.after_restore: list[Action] = []  # actions that make the rollback take effect (daemon-reload...)
 
     def run(self) -> HostReport:
         started = time.monotonic()
@@ -164,6 +165,7 @@ class HostRun:
         for change in changes:
             for path in change.writes:
                 self.written.append((path, facts.file(path).exists))
+            self.after_restore += [a for a in change.after_restore if a not in self.after_restore]
         self.log(self.host.name, f"applying {step.name}")
         try:
             conn.run_script(script, what=f"step {step.name}")
@@ -194,6 +196,7 @@ class HostRun:
                 lines.append(Shell("if [ -e {1} ]; then mv -f {1} {0}; fi", (path, backup_path(path))).render())
             else:
                 lines.append(Shell("rm -f {0}", (path,)).render())
+        lines += [action.render() for action in self.after_restore]
         try:
             conn.run_script("\n".join(lines), what="rollback")
         except (RemoteCommandError, TransportError):

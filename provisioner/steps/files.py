@@ -42,6 +42,8 @@ def write_change(
     digest: bool = False,
     origin: str | None = None,
     prelude: tuple[Action, ...] = (),
+    then: tuple[Action, ...] = (),
+    after_restore: tuple[Action, ...] = (),
 ) -> Change:
     """Write ``content`` to ``before.path``, the file as the facts have it.
 
@@ -49,7 +51,8 @@ def write_change(
     ``show_diff=False``: no diff (a file whose current text is not known yet).
     ``digest``: the predicted state carries the content's sha256 (for steps
     that compare digests). ``origin``: the package the file stays marked as
-    shipped by. ``prelude``: actions that run before the write.
+    shipped by. ``prelude``, ``then``: actions that run before and after the
+    write. ``after_restore``: what makes a rollback of the file take effect.
     """
     path = before.path
     written = FileState(
@@ -65,12 +68,13 @@ def write_change(
     return Change(
         step=step,
         summary=summary,
-        actions=(*prelude, WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret)),
+        actions=(*prelude, WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret), *then),
         diff=unified_diff(path, before.content if before.exists else None, content)
         if show_diff and not secret else None,
         notify=notify,
         writes=(path,),
         effect=lambda facts: facts.with_file(written),
+        after_restore=after_restore,
     )
 
 

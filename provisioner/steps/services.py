@@ -6,9 +6,14 @@ and Postfix's only after `postfix check` passes. A failed check fails the
 step, and the engine then restores the files this run rewrote.
 
 Whether a daemon runs is read from the process table, not from systemd
-alone: on Debian `postfix.service` is a wrapper that stays "active" while
+alone: on Debian 12 `postfix.service` is a wrapper that stays "active" while
 `postfix@-` has failed, and saslauthd's SysV script reports "active" with no
 daemon running when START=yes is missing.
+
+sendmail kept (``remove_sendmail: false``): its service is stopped and
+disabled first. Both daemons want port 25; on EL7+ postfix.service's
+``Conflicts=sendmail.service`` leaves the boot to pick one of the two, and on
+EL6 both init scripts start it at every boot, the second failing.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from provisioner.desired import SERVICES
 from provisioner.probes import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, ServiceState, Shell
+from provisioner.platforms import ALL
 from provisioner.steps.base import Context, Step
 
 PROCESS_PROBE = "services_processes"
@@ -57,7 +63,8 @@ class Services(Step):
 
     def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            services=("postfix", "postfix@-", "saslauthd"),
+            services=("postfix", "postfix@-", "saslauthd",
+                      *dict.fromkeys(p.sendmail_service for p in ALL if p.sendmail_service)),
             extra=(
                 Probe(
                     PROCESS_PROBE,
@@ -95,6 +102,9 @@ class Services(Step):
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
+        sendmail = self._sendmail(ctx)
+        if sendmail:
+            changes.append(sendmail)
         # Services of packages this run installs are enabled whatever the
         # distribution's install-time default (which a dry run cannot see).
         fresh = {service for package, (service, _, _) in platform.package_services.items() if package in ctx.installed}
@@ -132,3 +142,17 @@ class Services(Step):
                 Change(step=self.name, summary=summary, actions=tuple(actions), effect=_mark(service, active=True))
             )
         return changes
+
+    def _sendmail(self, ctx: Context) -> Change | None:
+        service = ctx.platform.sendmail_service
+        kept = any(name in ctx.facts.packages for name in ctx.platform.sendmail_packages)
+        state = ctx.facts.services.get(service or "", ServiceState("", exists=False))
+        if service is None or not kept or not state.exists or not (state.enabled or state.active):
+            return None
+        return Change(
+            step=self.name,
+            summary=f"stop and disable {service} (remove_sendmail: false keeps its package; "
+                    "postfix is the MTA and needs port 25)",
+            actions=ctx.platform.disable_now(service),
+            effect=_mark(service, enabled=False, active=False),
+        )
