@@ -283,6 +283,7 @@ class KeepService:
     what: str  # "boot" | "run"
     daemon: str
     enabled_test: str  # shell condition, true when enabled at boot
+    enable: str
     disable: str
     stop: str
     back_running: str  # code that brings a running service back with the restored configuration
@@ -295,7 +296,8 @@ class KeepService:
         if self.what == "boot":
             test = self.enabled_test
             unset = f"[ ! -e {records} ]"
-            kept = (f"{self.service}.boot", q(f"leave {self.service} enabled at boot"), q(":"))
+            kept = (f"{self.service}.boot", q(f"enable {self.service} at boot (it was enabled before this run)"),
+                    q(self.enable))
             back = (f"{self.service}.boot", q(f"disable {self.service} at boot (it was not enabled before this run)"),
                     q(f"if {test}; then {self.disable}; fi"))
         else:

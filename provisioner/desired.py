@@ -49,18 +49,45 @@ def tls_files(vars: MailVars) -> dict[str, str | None]:
 # ------------------------------------------------------------ what the platform's Postfix knows
 
 
+# Managed main.cf keys that not every Postfix has: the release that introduced
+# each, and the one that deprecated it (None: still current). On a platform
+# whose Postfix lies outside that range the key must not be set: an unknown key
+# has no effect (2.6 does not even warn), a deprecated one warns on every start.
+KEY_RELEASES: dict[str, tuple[tuple[int, ...], tuple[int, ...] | None]] = {
+    "compatibility_level": ((3, 0), None),
+    "cyrus_sasl_config_path": ((2, 5), None),
+    "tls_preempt_cipherlist": ((2, 8), None),
+    "smtpd_relay_restrictions": ((2, 10), None),
+    # 3.9: "support for parameter ... will be removed; instead, do not specify";
+    # DHE then uses tls_ffdhe_auto_groups (ffdhe2048 ffdhe3072).
+    "smtpd_tls_dh1024_param_file": ((2, 2), (3, 9)),
+}
+
+
+def postfix_has(platform: Platform, key: str) -> bool:
+    """Whether every Postfix the platform ships reads ``key`` (and none deprecates it)."""
+    first, deprecated = KEY_RELEASES.get(key, ((0,), None))
+    return platform.postfix_version >= first and (
+        deprecated is None or platform.newest_postfix_version < deprecated
+    )
+
+
 def compatibility_level(platform: Platform) -> str | None:
-    """The compatibility_level to set: 3.6 from Postfix 3.6, 2 from 3.0 (which introduced it), else none."""
+    """The compatibility_level to set: 3.6 from Postfix 3.6, 2 from 3.0 (which introduced it), else none.
+
+    3.6 stays right on newer Postfix: up to 3.10 no default that depends on the
+    level changes after 3.6 (docs/notes/debian13-by-hand.md, section 3).
+    """
     if platform.postfix_version >= (3, 6):
         return "3.6"
-    if platform.postfix_version >= (3, 0):
+    if postfix_has(platform, "compatibility_level"):
         return "2"
     return None
 
 
 def has_relay_restrictions(platform: Platform) -> bool:
     """smtpd_relay_restrictions exists from Postfix 2.10."""
-    return platform.postfix_version >= (2, 10)
+    return postfix_has(platform, "smtpd_relay_restrictions")
 
 
 def tls_protocols(platform: Platform) -> str:
@@ -69,13 +96,15 @@ def tls_protocols(platform: Platform) -> str:
     return "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1"
 
 
+def dh_params_file(vars: MailVars, platform: Platform) -> bool:
+    """Whether main.cf points smtpd at DH_PARAMS, so the tls step must keep that file."""
+    return main_cf_settings(vars, platform).get("smtpd_tls_dh1024_param_file") == DH_PARAMS
+
+
 def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None]:
     """Every key the main_cf step manages, in file order; None means 'must not be set'."""
     tls = tls_files(vars)
-    settings: dict[str, str | None] = {}
-    level = compatibility_level(platform)
-    if level is not None:
-        settings["compatibility_level"] = level
+    settings: dict[str, str | None] = {"compatibility_level": compatibility_level(platform)}
     settings.update(
         {
             # The basics
@@ -98,6 +127,7 @@ def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None
             "smtpd_soft_error_limit": "10",
             "smtpd_hard_error_limit": "20",
             # SMTP-AUTH
+            "cyrus_sasl_config_path": platform.cyrus_sasl_config_path,
             "smtpd_sasl_local_domain": "",
             "smtpd_sasl_auth_enable": "yes",
             "smtpd_sasl_type": "cyrus",
@@ -105,14 +135,9 @@ def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None
             "broken_sasl_auth_clients": "yes",
             "smtpd_sasl_authenticated_header": "no",
             "smtpd_recipient_restrictions": "permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination",
-        }
-    )
-    if has_relay_restrictions(platform):
-        # Explicit, so that an unauthenticated relay gets 554 rather than the
-        # 454 of compatibility level >= 1's defer_unauth_destination.
-        settings["smtpd_relay_restrictions"] = "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"
-    settings.update(
-        {
+            # Explicit, so that an unauthenticated relay gets 554 rather than the
+            # 454 of compatibility level >= 1's defer_unauth_destination.
+            "smtpd_relay_restrictions": "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
             # TLS
             "smtpd_use_tls": None,  # deprecated by smtpd_tls_security_level
             "smtpd_tls_security_level": "may",
@@ -133,6 +158,11 @@ def main_cf_settings(vars: MailVars, platform: Platform) -> dict[str, str | None
             "virtual_alias_maps": f"hash:{VIRTUAL_MAP}",
         }
     )
+    if platform.cyrus_sasl_config_path is None:
+        del settings["cyrus_sasl_config_path"]  # left to the platform's Postfix: not managed
+    for key in KEY_RELEASES:
+        if key in settings and not postfix_has(platform, key):
+            settings[key] = None
     for key, value in vars.main_cf.items():
         settings[key] = value
     return settings

@@ -132,6 +132,9 @@ class Change:
     # Packages this change installs: later steps of the run set up what they
     # bring (enabled at boot...) rather than trusting install-time defaults.
     installs: tuple[str, ...] = ()
+    # Actions that make a rollback of ``writes`` take effect (`systemctl
+    # daemon-reload` after a unit drop-in is put back), run after the files.
+    after_restore: tuple[Action, ...] = ()
 
     def script(self) -> str:
         return "\n".join(a.render() for a in self.actions)

@@ -21,18 +21,20 @@ def _logging() -> None:
         logging.basicConfig(level=logging.INFO, format="lab: %(message)s", stream=sys.stderr)
 
 
-@task(name="up", help={"hosts": "number of Debian 12 lab hosts, lab1..labN (default 1)"})
-def lab_up(c, hosts=1):
-    """Boot N Debian 12 lab hosts and write inventories/lab.yaml."""
+@task(name="up", help={"hosts": "number of lab hosts, lab1..labN (default 1)",
+                        "suite": "their Debian suite: bookworm (Debian 12, the default) or trixie (Debian 13)",
+                        "suites": "each host's suite instead, in order, e.g. bookworm,trixie"})
+def lab_up(c, hosts=1, suite="bookworm", suites=None):
+    """Boot lab hosts (Debian 12 and/or 13) and write inventories/lab.yaml."""
     from tooling.lab import LabError, up
 
     _logging()
     try:
-        lab = up(hosts=int(hosts))
+        lab = up(hosts=[s.strip() for s in suites.split(",")] if suites else [suite] * int(hosts))
     except LabError as e:
         raise Exit(f"lab.up failed: {e}", code=1) from e
     for h in lab.hosts:
-        print(f"{h.name}  {h.address}  (control {h.control_address}, outsider {h.outsider_address})")
+        print(f"{h.name}  {h.address}  {h.suite}  (control {h.control_address}, outsider {h.outsider_address})")
     print(f"inventory: {lab.inventory_path}")
     print(f"secrets:   {lab.secrets_path}")
     print(f"ssh:       ssh -i {lab.key_path} -o UserKnownHostsFile={lab.known_hosts_path} root@{lab.hosts[0].address}")

@@ -13,24 +13,65 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Mapping, Protocol
 
 from provisioner.model import Action, Command, Journaled, KeepService, OsRelease, Shell, one_line
+from provisioner.platforms.postfix import PostfixBuild
 
 # The process that shows a service's daemon runs (the process table, not the service manager, is the truth).
-DAEMONS = {"postfix": "master", "saslauthd": "saslauthd"}
+DAEMONS = {"postfix": "master", "saslauthd": "saslauthd", "sendmail": "sendmail"}
 
 
 class UnsupportedPlatform(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class ReleaseFloor:
+    """The oldest release of a package the desired state works with, and why.
+
+    ``release`` is compared with the installed version the way the platform's
+    package tool orders them. The packages step updates an older package; the
+    main_cf step refuses to write main.cf while postfix stays below its floor.
+    """
+
+    package: str
+    release: str
+    lacks: str  # what older releases lack: "TLSv1.1 and TLSv1.2"
+    harm: str  # what the desired state would do to such a release
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """A whole file the tool writes on platforms that need it (a systemd drop-in...)."""
+
+    path: str
+    content: str
+    why: str  # for the plan: what the file is for
+
+
+@dataclass(frozen=True)
+class MtaAlternative:
+    """The alternatives group that decides /usr/sbin/sendmail (and its /etc/pam.d/smtp slave)."""
+
+    name: str  # "mta"
+    link: str  # the group's link in /etc/alternatives, read with readlink
+    postfix: str  # postfix's path in the group
+    sendmail: str  # sendmail's: its package takes it along when removed
+
+
 # ------------------------------------------------------------------ tools
 
 
 class PackageTool(Protocol):
-    """How a platform installs and removes packages."""
+    """How a platform installs, updates and removes packages, and orders their versions."""
 
     def install(self, names: tuple[str, ...]) -> tuple[Action, ...]: ...
 
+    def update(self, names: tuple[str, ...]) -> tuple[Action, ...]: ...
+
     def remove(self, names: tuple[str, ...]) -> tuple[Action, ...]: ...
+
+    def compare(self, a: str, b: str) -> int:
+        """-1, 0 or 1: installed versions, as the package manager orders them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +92,12 @@ class Systemd:
     def reload(self, service: str) -> Command:
         return Command(("systemctl", "reload", service))
 
+    def disable_now(self, service: str) -> tuple[Command, ...]:
+        return (Command(("systemctl", "disable", "--now", service)),)
+
+    def reload_units(self) -> tuple[Command, ...]:
+        return (Command(("systemctl", "daemon-reload")),)
+
     def disable(self, service: str) -> Command:
         if service in self.sysv_scripts:
             return Command(("update-rc.d", service, "disable"))
@@ -69,6 +116,7 @@ class Systemd:
 @dataclass(frozen=True)
 class SysV:
     kind: ClassVar[str] = "sysv"
+
     def enable(self, service: str) -> Command:
         return Command(("chkconfig", service, "on"))
 
@@ -77,6 +125,12 @@ class SysV:
 
     def reload(self, service: str) -> Command:
         return Command((f"/etc/init.d/{service}", "reload"))
+
+    def disable_now(self, service: str) -> tuple[Command, ...]:
+        return (Command(("chkconfig", service, "off")), Command((f"/etc/init.d/{service}", "stop")))
+
+    def reload_units(self) -> tuple[Command, ...]:
+        return ()
 
     def disable(self, service: str) -> Command:
         return Command(("chkconfig", service, "off"))
@@ -124,14 +178,14 @@ class ShippedSettings:
 
 @dataclass(frozen=True)
 class Platform:
-    name: str  # the report's name: debian12, el6, el7, el8
+    name: str  # the report's name: debian12, debian13, el6, el7, el8, el9
     family: str  # debian | el: for people reading a report; no step branches on it
     releases: tuple[Release, ...]
     packages: PackageTool
     services: ServiceManager
-    # The oldest Postfix the platform ships: which main.cf and master.cf
-    # parameters it knows (see provisioner.desired).
-    postfix_version: tuple[int, int]
+    # Every Postfix the platform's releases ship, oldest first: which main.cf
+    # and master.cf parameters and syntax they all read (see provisioner.desired).
+    postfix: tuple[PostfixBuild, ...]
     mail_packages: tuple[str, ...]
     sendmail_packages: tuple[str, ...]
     # Cyrus SASL and saslauthd.
@@ -144,16 +198,27 @@ class Platform:
     postfix_health_unit: str
     # master.cf's name for the port-465 service in the stock file.
     smtps_service: str
-    # Firewall: the package the fact script looks for, what to install when
-    # the host has no firewall tool (and the tools it brings), whether the
-    # stock iptables ruleset rejects new inbound connections (so the mail
-    # ports need opening), and whether rules persist through `service
-    # iptables save` when that service is enabled at boot.
+    # Firewall: the package the fact script looks for, and what to install
+    # when the host has no firewall tool (and the tools it brings). Whether
+    # the host's own rules close the mail ports, and whether they are saved,
+    # is read from the host (steps/firewall), never assumed per platform.
     firewall_package: str
     firewall_install: tuple[str, ...]
     firewall_install_tools: frozenset[str]
-    iptables_stock_rejects: bool = False
-    iptables_saved_by_service: bool = False
+    # Packages older than these releases are updated (see ReleaseFloor).
+    package_floors: tuple[ReleaseFloor, ...] = ()
+    # main.cf's cyrus_sasl_config_path, where the platform's Postfix has no
+    # built-in path to smtpd_sasl_conf's directory (None: left to Postfix).
+    cyrus_sasl_config_path: str | None = None
+    # Other smtpd.conf files Cyrus reads before smtpd_sasl_conf, each with why it
+    # must go (besides shadowing ours): removed when found.
+    smtpd_sasl_conf_shadows: tuple[tuple[str, str], ...] = ()
+    # A systemd drop-in saslauthd's unit needs for the socket inside the chroot.
+    saslauthd_unit_dropin: ManagedFile | None = None
+    # The alternatives group that picks the system MTA, where the platform has one.
+    mta_alternative: MtaAlternative | None = None
+    # sendmail's service, stopped and disabled when its package is kept.
+    sendmail_service: str | None = None
     # Files a package drops on install; their content is unknown until it is installed.
     package_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Users and groups a package creates.
@@ -167,6 +232,15 @@ class Platform:
     pam_smtp_link_target: str | None = None
     openssl_has_addext: bool = True
 
+    @property
+    def postfix_version(self) -> tuple[int, ...]:
+        """The oldest Postfix the platform ships: what every key and syntax must suit."""
+        return min(build.number for build in self.postfix)
+
+    @property
+    def newest_postfix_version(self) -> tuple[int, ...]:
+        return max(build.number for build in self.postfix)
+
     def serves(self, os: OsRelease, by_id_like: bool) -> bool:
         ids = {os.id, *os.id_like} if by_id_like else {os.id}
         return any(release.covers(ids, os.major) for release in self.releases)
@@ -179,7 +253,15 @@ class Platform:
 
     def install(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
         """Install ``names``; the services they bring are recorded first, so a rollback stops and disables them."""
-        actions = self.packages.install(tuple(names))
+        return self._keeping_services(names, self.packages.install(tuple(names)))
+
+    def update(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
+        return self._keeping_services(names, self.packages.update(tuple(names)))
+
+    def remove(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
+        return self.packages.remove(tuple(names))
+
+    def _keeping_services(self, names, actions: tuple[Action, ...]) -> tuple[Action, ...]:
         keeps = tuple(keep for name in names if name in self.package_services
                       for keep in (self.keep_service(self.package_services[name][0], "boot"),
                                    self.keep_service(self.package_services[name][0], "run")))
@@ -187,8 +269,14 @@ class Platform:
             return actions
         return (Journaled(actions[0], keeps), *actions[1:])
 
-    def remove(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
-        return self.packages.remove(tuple(names))
+    def below_floor(self, package: str, installed: str | None) -> ReleaseFloor | None:
+        """The floor an installed release is older than (None: fine, not installed, or not known yet)."""
+        if not installed or installed.startswith("("):  # "(to be installed)", "(to be updated)"
+            return None
+        for floor in self.package_floors:
+            if floor.package == package and self.packages.compare(installed, floor.release) < 0:
+                return floor
+        return None
 
     # ------------------------------------------------------------ services
 
@@ -212,6 +300,7 @@ class Platform:
             what=what,
             daemon=daemon,
             enabled_test=manager.enabled_test(service),
+            enable=manager.enable(service).render(),
             disable=manager.disable(service).render(),
             stop=manager.stop(service).render(),
             back_running=again + "; " + one_line((self.is_active_check(service, daemon),)),
@@ -225,6 +314,16 @@ class Platform:
 
     def reload(self, service: str) -> Action:
         return Journaled(self.services.reload(service), (self.keep_service(service, "run", back="reload"),))
+
+    def disable_now(self, service: str) -> tuple[Action, ...]:
+        """Stop and disable ``service``; a rollback enables and starts it again if it was."""
+        actions = self.services.disable_now(service)
+        keeps = (self.keep_service(service, "boot"), self.keep_service(service, "run"))
+        return (Journaled(actions[0], keeps), *actions[1:])
+
+    def reload_units(self) -> tuple[Command, ...]:
+        """What makes the service manager read changed unit files (nothing for SysV)."""
+        return self.services.reload_units()
 
     def postfix_check(self) -> Shell:
         """`postfix check`, with its messages on stderr.
@@ -264,13 +363,20 @@ class Family:
     unsupported: str = ""
     # Serves members whose os-release gives no major version.
     unknown_major: Platform | None = None
+    # Releases known to need what no platform models: refused, with the reason.
+    refused: tuple[tuple[Release, str], ...] = ()
 
     @property
     def os_ids(self) -> frozenset[str]:
         """The IDs (or ID_LIKE values) that make a host a member of this family."""
-        return frozenset().union(*(r.os_ids for p in self.platforms for r in p.releases))
+        releases = [r for p in self.platforms for r in p.releases] + [r for r, _ in self.refused]
+        return frozenset().union(*(r.os_ids for r in releases))
 
     def platform_for(self, os: OsRelease) -> Platform:
+        ids = {os.id, *os.id_like} if self.by_id_like else {os.id}
+        for release, reason in self.refused:
+            if release.covers(ids, os.major):
+                raise UnsupportedPlatform(f"unsupported operating system {os.id} {os.version_id}: {reason}")
         for platform in self.platforms:
             if platform.serves(os, self.by_id_like):
                 return platform

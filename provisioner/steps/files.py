@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 
-from provisioner.model import Action, Change, FileState, SetAttributes, WriteFile
+from provisioner.model import Action, Change, FileState, Journaled, SetAttributes, Undo, WriteFile, one_line
 
 
 def unified_diff(path: str, old: str | None, new: str | None) -> str:
@@ -42,6 +42,8 @@ def write_change(
     digest: bool = False,
     origin: str | None = None,
     prelude: tuple[Action, ...] = (),
+    then: tuple[Action, ...] = (),
+    after_restore: tuple[Action, ...] = (),
 ) -> Change:
     """Write ``content`` to ``before.path``, the file as the facts have it.
 
@@ -49,7 +51,10 @@ def write_change(
     ``show_diff=False``: no diff (a file whose current text is not known yet).
     ``digest``: the predicted state carries the content's sha256 (for steps
     that compare digests). ``origin``: the package the file stays marked as
-    shipped by. ``prelude``: actions that run before the write.
+    shipped by. ``prelude``, ``then``: actions that run before and after the
+    write. ``after_restore``: what makes a rollback of the file take effect
+    (recorded in the journal before the write, so a rollback runs it after
+    the file is back).
     """
     path = before.path
     written = FileState(
@@ -65,13 +70,21 @@ def write_change(
     return Change(
         step=step,
         summary=summary,
-        actions=(*prelude, WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret)),
+        actions=(*prelude, _restorable(WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret),
+                                       after_restore), *then),
         diff=unified_diff(path, before.content if before.exists else None, content)
         if show_diff and not secret else None,
         notify=notify,
         writes=(path,),
         effect=lambda facts: facts.with_file(written),
+        after_restore=after_restore,
     )
+
+
+def _restorable(write: WriteFile, after_restore: tuple[Action, ...]) -> Action:
+    if not after_restore:
+        return write
+    return Journaled(write, (Undo(f"make the restored {write.path} take effect", one_line(after_restore)),))
 
 
 def _same_mode(actual: str | None, wanted: str) -> bool:

@@ -13,7 +13,7 @@ from provisioner.probes import FactSpec
 from provisioner.keyedit import edit_main_cf
 from provisioner.vars import MailVars
 from provisioner.model import Change, FileState
-from provisioner.steps.base import Context, Step
+from provisioner.steps.base import Context, Step, StepError
 from provisioner.steps.files import write_change
 
 RESTART_KEYS = {"inet_interfaces", "inet_protocols", "compatibility_level"}
@@ -39,6 +39,15 @@ class MainCf(Step):
         return FactSpec(files=(MAIN_CF,))
 
     def check(self, ctx: Context) -> list[Change]:
+        installed = ctx.facts.packages.get("postfix")
+        floor = ctx.platform.below_floor("postfix", installed)
+        if floor is not None:
+            # The packages step planned the update; the repositories could not bring it.
+            raise StepError(
+                f"{ctx.host}: postfix {installed} lacks {floor.lacks} ({floor.release} or later has them): "
+                f"{floor.harm}; main.cf is left as it is; update postfix to {floor.release} or later "
+                "(the repositories this host uses do not offer it) and run again"
+            )
         settings = main_cf_settings(ctx.vars, ctx.platform)
         state = ctx.facts.file(MAIN_CF)
         wanted = sum(1 for v in settings.values() if v is not None)

@@ -1,6 +1,6 @@
 """Cyrus SASL for smtpd, and saslauthd checking passwords through PAM.
 
-Three concerns, one Change each:
+These concerns, one Change each:
 
 * smtpd.conf (``platform.smtpd_sasl_conf``) is managed whole: it says only
   ``pwcheck_method: saslauthd`` and ``mech_list: PLAIN LOGIN``. Cyrus reads it
@@ -8,11 +8,20 @@ Three concerns, one Change each:
   it enters its chroot. ``postfix reload`` makes master retire its smtpd
   processes after their current session, and the new ones read the new file:
   a reload is enough, no restart.
+* another smtpd.conf that Cyrus finds first (``smtpd_sasl_conf_shadows``: on
+  EL, /usr/lib64/sasl2, where earlier versions of this tool wrote it) is
+  moved aside into the run's journal (removed, its copy journaled), after
+  ours is written, so that smtpd always finds a right file and a rollback
+  can put it back.
 * saslauthd's settings (``/etc/default/saslauthd`` on Debian,
   ``/etc/sysconfig/saslauthd`` on EL) are shell-variable files shipped by the
   package. They are edited in place: comments and other variables stay, a
   managed variable is replaced where it stands (even when commented out) and
   appended when absent. saslauthd reads them only at start: saslauthd:restart.
+* saslauthd's unit drop-in (``saslauthd_unit_dropin``, Debian 13): the native
+  unit must create the socket directory inside the chroot and look for the
+  pid file there. Written whole, then ``systemctl daemon-reload`` (again
+  after a rollback puts the old one back); saslauthd:restart.
 * Debian only (chrooted smtpd): saslauthd's socket lives inside Postfix's
   chroot, in /var/spool/postfix/var/run/saslauthd, which Debian's saslauthd
   init script creates (root:sasl 0710) from the -m option; so user postfix
@@ -31,7 +40,7 @@ from provisioner.desired import SMTPD_CONF
 from provisioner.probes import FactSpec
 from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command
+from provisioner.model import Change, Command, FileState, RemoveFile
 from provisioner.platforms import union_paths
 from provisioner.steps.accounts import in_group, join_group
 from provisioner.steps.base import Context, Step
@@ -54,13 +63,15 @@ class Sasl(Step):
 
     def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            files=(*union_paths("smtpd_sasl_conf"), *union_paths("saslauthd_defaults")),
+            files=(*union_paths("smtpd_sasl_conf"), *union_paths("smtpd_sasl_conf_shadows"),
+                   *union_paths("saslauthd_defaults"), *union_paths("saslauthd_unit_dropin")),
             users=(POSTFIX_USER,),
             groups=(SASL_GROUP,),
         )
 
     def check(self, ctx: Context) -> list[Change]:
-        changes = [self._smtpd_conf(ctx), self._saslauthd(ctx), self._postfix_group(ctx)]
+        changes = [self._smtpd_conf(ctx), *self._shadows(ctx), self._saslauthd(ctx), self._unit_dropin(ctx),
+                   self._postfix_group(ctx)]
         return [change for change in changes if change is not None]
 
     # -------------------------------------------------------- smtpd.conf
@@ -84,6 +95,23 @@ class Sasl(Step):
             show_diff=not (state.exists and state.content is None),
             prelude=() if state.exists else (Command(("mkdir", "-p", path.rsplit("/", 1)[0])),),
         )
+
+    def _shadows(self, ctx: Context) -> list[Change]:
+        conf = ctx.platform.smtpd_sasl_conf
+        changes = []
+        for path, why in ctx.platform.smtpd_sasl_conf_shadows:
+            if not ctx.facts.file(path).exists:
+                continue
+            changes.append(Change(
+                step=self.name,
+                summary=f"move {path} aside (read before {conf}; {why})",
+                # The run's journal keeps it: a rollback puts it back, nothing is left beside it.
+                actions=(RemoveFile(path),),
+                notify=frozenset({"postfix:reload"}),
+                writes=(path,),
+                effect=lambda f, path=path: f.with_file(FileState(path)),
+            ))
+        return changes
 
     # -------------------------------------------------------- saslauthd settings
 
@@ -123,6 +151,24 @@ class Sasl(Step):
         return write_change(
             self.name, summary, state, new, notify=notify, origin=state.from_package,
             mode=state.mode or "644", owner=state.owner or "root", group=state.group or "root",
+        )
+
+    # -------------------------------------------------------- saslauthd's unit
+
+    def _unit_dropin(self, ctx: Context) -> Change | None:
+        dropin = ctx.platform.saslauthd_unit_dropin
+        if dropin is None:
+            return None
+        state = ctx.facts.file(dropin.path)
+        if state.known and state.content == dropin.content:
+            return None
+        reload_units = ctx.platform.reload_units()
+        return write_change(
+            self.name, f"write {dropin.path} ({dropin.why})", state, dropin.content,
+            notify=frozenset({"saslauthd:restart"}),
+            prelude=() if state.exists else (Command(("mkdir", "-p", dropin.path.rsplit("/", 1)[0])),),
+            then=reload_units,
+            after_restore=reload_units,
         )
 
     # -------------------------------------------------------- postfix in group sasl

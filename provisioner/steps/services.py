@@ -5,13 +5,18 @@ Runs last. Earlier steps only notify ("postfix:restart", "postfix:reload",
 and Postfix's only after `postfix check` passes. A failed check fails the
 step, and the engine rolls the run back. Each service's state before the
 run is recorded by the platform's commands (``Platform.enable``,
-``restart``, ``reload``), so that a rollback brings it back there, with the
-restored configuration.
+``restart``, ``reload``, ``disable_now``), so that a rollback brings it
+back there, with the restored configuration.
 
 Whether a daemon runs is read from the process table, not from systemd
-alone: on Debian `postfix.service` is a wrapper that stays "active" while
+alone: on Debian 12 `postfix.service` is a wrapper that stays "active" while
 `postfix@-` has failed, and saslauthd's SysV script reports "active" with no
 daemon running when START=yes is missing.
+
+sendmail kept (``remove_sendmail: false``): its service is stopped and
+disabled first. Both daemons want port 25; on EL7+ postfix.service's
+``Conflicts=sendmail.service`` leaves the boot to pick one of the two, and on
+EL6 both init scripts start it at every boot, the second failing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from provisioner.desired import SERVICES
 from provisioner.probes import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, ServiceState
+from provisioner.platforms import ALL
 from provisioner.platforms.base import DAEMONS
 from provisioner.steps.base import Context, Step
 
@@ -55,7 +61,8 @@ class Services(Step):
 
     def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            services=("postfix", "postfix@-", "saslauthd"),
+            services=("postfix", "postfix@-", "saslauthd",
+                      *dict.fromkeys(p.sendmail_service for p in ALL if p.sendmail_service)),
             extra=(
                 Probe(
                     PROCESS_PROBE,
@@ -70,6 +77,9 @@ class Services(Step):
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
+        sendmail = self._sendmail(ctx)
+        if sendmail:
+            changes.append(sendmail)
         # Services of packages this run installs are enabled whatever the
         # distribution's install-time default (which a dry run cannot see).
         fresh = {service for package, (service, _, _) in platform.package_services.items() if package in ctx.installed}
@@ -107,3 +117,17 @@ class Services(Step):
                 Change(step=self.name, summary=summary, actions=tuple(actions), effect=_mark(service, active=True))
             )
         return changes
+
+    def _sendmail(self, ctx: Context) -> Change | None:
+        service = ctx.platform.sendmail_service
+        kept = any(name in ctx.facts.packages for name in ctx.platform.sendmail_packages)
+        state = ctx.facts.services.get(service or "", ServiceState("", exists=False))
+        if service is None or not kept or not state.exists or not (state.enabled or state.active):
+            return None
+        return Change(
+            step=self.name,
+            summary=f"stop and disable {service} (remove_sendmail: false keeps its package; "
+                    "postfix is the MTA and needs port 25)",
+            actions=ctx.platform.disable_now(service),
+            effect=_mark(service, enabled=False, active=False),
+        )

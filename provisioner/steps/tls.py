@@ -13,7 +13,10 @@ Two ways to get a certificate:
   another host, expires within ``renew_before_days``, or no longer matches
   its key (the key's public half comes from a probe: public data only).
 
-DH parameters: the RFC 7919 ffdhe2048 group as a constant (Logjam).
+DH parameters: the RFC 7919 ffdhe2048 group as a constant (Logjam), where
+main.cf names the file (Postfix < 3.9; from 3.9 the parameter is deprecated
+and the built-in tls_ffdhe_auto_groups negotiate ffdhe2048 or ffdhe3072). A
+file left by an earlier run on an upgraded host is left alone: nothing reads it.
 
 New certificate files reach smtpd processes started after a ``postfix reload``
 (smtpd loads them at process start), so file changes notify postfix:reload.
@@ -28,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
-from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
+from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY, dh_params_file
 from provisioner.probes import FactSpec, Probe
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, FileState, MakeDirectory, SelfSignedCertificate
@@ -200,7 +203,8 @@ def tls_changes(vars: MailVars, platform: Platform, facts: Facts, materials: tup
         changes.extend(_uploaded(facts, materials, step))
     else:
         changes.extend(_self_signed(vars, platform, facts, now, step))
-    changes.extend(_dh_params(facts, step))
+    if dh_params_file(vars, platform):
+        changes.extend(_dh_params(facts, step))
     return changes
 
 

@@ -1,4 +1,4 @@
-"""Faults injected into real runs on a provisioned host (lab4): each step failing in turn, two runs at once,
+"""Faults injected into real runs on a provisioned host (lab5): each step failing in turn, two runs at once,
 a killed CLI, SIGINT and SIGTERM, a command that times out, a link that drops.
 
 Before each run the host is drifted so that every configuration step has something to write; the run then
@@ -27,7 +27,7 @@ from faults import (
     start,
 )
 
-HOST = "lab4"
+HOST = "lab5"
 
 # Something for each configuration step to do; none of it opens AUTH to an outsider.
 DRIFT = " && ".join((

@@ -1,6 +1,6 @@
 """A fresh host's first runs failing for real, and a lockdown that survives a reboot until verify passes.
 
-One story on lab4, in order (test_faults.py carries on from the provisioned host it leaves):
+One story on lab5 (Debian 12), in order (test_faults.py carries on from the provisioned host it leaves):
   a failed firewall install, then a failed package install: the host stays as it was, behind the lockdown;
   --no-verify, then a real reboot: port 25 stays shut to the outsider; a failing lift is rolled back
   (still shut); a run with verify opens it.
@@ -13,7 +13,7 @@ import pytest
 from conftest import host, invoke, smtp_banner, ssh
 from faults import INV, broken, snapshot
 
-HOST = "lab4"
+HOST = "lab5"
 # An apt pin that leaves postfix without an installation candidate: a real apt failure.
 NO_POSTFIX = ("printf 'Package: postfix\\nPin: release *\\nPin-Priority: -1\\n' "
               "> /etc/apt/preferences.d/lab-fault-no-postfix")

@@ -48,7 +48,7 @@ def _via_jump(lab, tmp: Path, known: dict[str, str]) -> Path:
     inv["defaults"].update({"known_hosts": str(tmp / "known_hosts"), "ssh_config": str(tmp / "ssh_config")})
     inv["hosts"] = {"viajump": {"address": "127.0.0.1",
                                 "vars": {"myhostname": "lab3.example.test", "control_address": lab3.control_address}}}
-    inv["groups"]["lab"]["hosts"] = ["viajump"]
+    inv["groups"] = {"lab": {**inv["groups"]["lab"], "hosts": ["viajump"]}}  # not the per-suite groups
     path = tmp / "inv.yaml"
     path.write_text(yaml.safe_dump(inv))
     return path

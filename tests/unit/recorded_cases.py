@@ -117,11 +117,16 @@ def case_paths(step: str = "*", pattern: str = "*.json") -> list[Path]:
 
 
 def case_platform(case: dict[str, Any], facts):
-    """The product platform a case runs on: the one it names, else the one detected from its facts.
+    """The product platform a case runs on: the one detected from its facts, which must be the one it names.
 
     A case names the real platform (el9, el10...); where the product has no
-    platform of that name, detection decides, as it would on a real host.
+    platform of that name (el10: refused), detection decides, as it would on a
+    real host.
     """
     from provisioner.platforms import ALL, detect
 
-    return next((p for p in ALL if p.name == case.get("platform")), None) or detect(facts.os)
+    named = next((p for p in ALL if p.name == case.get("platform")), None)
+    detected = detect(facts.os)
+    if named is not None and detected is not named:
+        raise CaseDataError(f"the case names {named.name}, its facts.os is detected as {detected.name}")
+    return detected

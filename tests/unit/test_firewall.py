@@ -29,6 +29,8 @@ from provisioner.steps.firewall.state import (
     normalize_source,
     parse_direct_rules,
     parse_firewall_state,
+    firewall_state,
+    parse_input_chain,
     parse_iptables,
     parse_nft_table,
     parse_ports,
@@ -87,6 +89,22 @@ IP6T_V6 = [
     "-A PROVISIONER_LOCKDOWN -p tcp -m multiport --dports 25,465,587 -j REJECT --reject-with tcp-reset",
 ]
 NOTHING = "tool nft\ntool iptables\ntool ip6tables\n"
+
+
+def stock_input(*hooked: str) -> str:
+    """`iptables -S INPUT` and `ip6tables -S INPUT` of the stock EL ruleset (EL6's system-config-firewall,
+    iptables-services' sample: established, ICMP, lo and new SSH accepted, the rest rejected), as the
+    probe prints them, with jumps to ``hooked`` chains first."""
+    text = ""
+    for binary, icmp, reject in (("iptables", "icmp", "icmp-host-prohibited"),
+                                 ("ip6tables", "ipv6-icmp", "icmp6-adm-prohibited")):
+        rules = ["-P INPUT ACCEPT", *(f"-A INPUT -j {chain}" for chain in hooked),
+                 "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT", f"-A INPUT -p {icmp} -j ACCEPT",
+                 "-A INPUT -i lo -j ACCEPT", "-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT",
+                 f"-A INPUT -j REJECT --reject-with {reject}"]
+        text += "".join(f"{binary}-input {rule}\n" for rule in rules)
+    return text
+
 
 EL8_LIST_ALL = [
     "public (active)",
@@ -289,20 +307,21 @@ def booting_locked(facts, platform=DEBIAN12):
 
 def test_lockdown_effect_matches_the_recorded_result() -> None:
     """What a dry run predicts is what the probe reads after the real actions."""
+    enabled = {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)}
     for raw, recorded, platform, services in (
         (NOTHING, NFT_LOCKED, DEBIAN12, {}),
         (
-            "tool nft\ntool iptables\ntool ip6tables\n".replace("tool nft\n", ""),
-            IPT_LOCKED_OPEN.replace("tool nft\n", ""),
+            "tool iptables\ntool ip6tables\n" + stock_input(),
+            IPT_LOCKED_OPEN.replace("tool nft\n", "") + stock_input("PROVISIONER_LOCKDOWN", "PROVISIONER_OPEN"),
             EL6,
-            {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)},
+            enabled,
         ),
     ):
         before = facts_(raw, services=services)
         changes = FirewallLockdown().check(context(before, platform))
         assert changes
         predicted = apply_effects(before, changes)
-        assert predicted.extra[PROBE] == parse_firewall_state(recorded)
+        assert firewall_state(predicted) == firewall_state(facts_(recorded, services=services))
         assert FirewallLockdown().check(context(booting_locked(facts_(recorded, services=services), platform),
                                                 platform)) == []
 
@@ -377,13 +396,65 @@ def test_firewalld_opens_only_missing_ports_and_never_closes() -> None:
 
 def test_el6_open_chain_follows_the_vars() -> None:
     services = {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)}
-    locked = facts_(IPT_LOCKED_OPEN.replace("tool nft\n", ""), services=services)
+    raw = IPT_LOCKED_OPEN.replace("tool nft\n", "") + stock_input("PROVISIONER_LOCKDOWN", "PROVISIONER_OPEN")
+    locked = facts_(raw, services=services)
     assert FirewallLockdown().check(context(locked, EL6)) == []
     changes = FirewallLockdown().check(context(locked, EL6, submission=False, smtps=True))
     assert [c.summary for c in changes] == ["open tcp 25, 465 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
-    # Debian's iptables has no stock ruleset to open.
-    debian = booting_locked(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")))
-    assert FirewallLockdown().check(context(debian, DEBIAN12)) == []
+
+
+def test_the_host_s_ruleset_decides_what_is_opened_not_the_platform() -> None:
+    """The same ruleset gives the same plan on every platform; no rejecting rule, nothing opened."""
+    fresh = "tool iptables\ntool ip6tables\n"
+
+    def plan(raw, platform):  # the lockdown's boot-time copy aside (no iptables service saves it here)
+        return [c.summary for c in FirewallLockdown().check(context(facts_(raw), platform))
+                if "across reboots" not in c.summary]
+
+    for platform in (DEBIAN12, EL6, EL7):
+        assert plan(fresh + stock_input(), platform)[1:] == [
+            "open tcp 25, 587 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
+        assert len(plan(fresh + "iptables-input -P INPUT ACCEPT\n", platform)) == 1
+
+
+def test_saved_where_the_iptables_service_is_enabled() -> None:
+    fresh = facts_("tool iptables\ntool ip6tables\n" + stock_input(),
+                   services={"iptables": ServiceState("iptables", True, True),
+                             "ip6tables": ServiceState("ip6tables", False, True)})
+    changes = FirewallLockdown().check(context(fresh, EL7))
+    saves = [a.describe() for c in changes for a in c.actions if a.describe().startswith("service ")]
+    assert saves == ["service iptables save", "service iptables save"]
+
+
+@pytest.mark.parametrize(
+    "rules, closed",
+    [
+        (["-P INPUT ACCEPT"], set()),
+        (["-P INPUT DROP"], {25, 465, 587}),
+        (["-P INPUT DROP", "-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT"], {465, 587}),
+        (["-P INPUT ACCEPT", "-A INPUT -p tcp -m multiport --dports 25,587 -j ACCEPT", "-A INPUT -j DROP"], {465}),
+        (["-P INPUT ACCEPT", "-A INPUT -p udp -j DROP", "-A INPUT -p tcp -m tcp --dport 22 -j REJECT"], set()),
+        # Conditional rules decide nothing: a source, an interface, a negation, a jump, an unknown match.
+        (["-P INPUT ACCEPT", "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 25 -j REJECT"], set()),
+        (["-P INPUT DROP", "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 25 -j ACCEPT"], {25, 465, 587}),
+        (["-P INPUT ACCEPT", "-A INPUT -i eth1 -j DROP", "-A INPUT ! -p tcp -j DROP"], set()),
+        (["-P INPUT ACCEPT", "-A INPUT -j f2b-postfix", "-A INPUT -p tcp -m limit --limit 5/s -j DROP"], set()),
+        # Our own chains are left out, and only NEW connections count.
+        (["-P INPUT ACCEPT", "-A INPUT -j PROVISIONER_OPEN", "-A INPUT -m state --state ESTABLISHED -j ACCEPT",
+          "-A INPUT -j REJECT --reject-with icmp-host-prohibited"], {25, 465, 587}),
+    ],
+)
+def test_parse_input_chain(rules: list[str], closed: set[int]) -> None:
+    assert parse_input_chain(rules) == closed
+
+
+def test_iptables_service_wins_over_nft() -> None:
+    raw = "tool nft\ntool iptables\ntool ip6tables\n"
+    running = {"iptables": ServiceState("iptables", True, True)}
+    assert mechanism(firewall_state(facts_(raw))).name == "nftables"
+    assert mechanism(firewall_state(facts_(raw, services=running))).name == "iptables"
+    stopped = {"iptables": ServiceState("iptables", True, False)}
+    assert mechanism(firewall_state(facts_(raw, services=stopped))).name == "nftables"
 
 
 def test_direct_rule_argv_round_trip() -> None:

@@ -39,14 +39,6 @@ def test_definitions_are_the_mail_ports():
     }
 
 
-@pytest.mark.parametrize(
-    "service",
-    [
-        *SERVICES[:3],
-        pytest.param("submission", marks=pytest.mark.xfail(
-            strict=True, reason="firewalld 2.1's 'submission' service is unknown to the firewall step: "
-            "a zone that opens 587 through it is opened again on every run")),
-    ],
-)
+@pytest.mark.parametrize("service", SERVICES)
 def test_firewall_step_knows_the_service(service):
     assert SERVICE_PORTS.get(service) == tcp_ports(service)

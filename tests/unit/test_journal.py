@@ -241,7 +241,8 @@ def test_a_service_comes_back_to_its_state_before_the_run(tmp_path):
     daemon = tmp_path / "pvdaemon"
     shutil.copy(shutil.which("sleep"), daemon)
     flag, log = tmp_path / "enabled", tmp_path / "log"
-    record = dict(service="pvd", daemon="pvdaemon", enabled_test=f"[ -e {flag} ]", disable=f"rm -f {flag}",
+    record = dict(service="pvd", daemon="pvdaemon", enabled_test=f"[ -e {flag} ]", enable=f"touch {flag}",
+                  disable=f"rm -f {flag}",
                   stop="pkill -x pvdaemon", back_running=f"echo back >> {log}")
     run = Run(tmp_path / "host")
     # Not running and not enabled before the run; the run enables and starts it.

@@ -182,6 +182,55 @@ def test_dry_run_and_real_run_give_main_cf_the_same_summary():
     assert dry[0].notify == real[0].notify == frozenset({"postfix:restart"})
 
 
+def test_keeping_sendmail_the_dry_run_and_the_real_run_edit_postfix_s_pam_file_alike():
+    """alternatives --set makes /etc/pam.d/smtp postfix's: the pam step must plan the same in both runs."""
+    from provisioner.steps.pam import LINK_PROBE, Link, Pam
+
+    sendmail_pam = FileState("/etc/pam.d/smtp", exists=True, content="#%PAM-1.0\nauth include password-auth\n")
+    before = fresh_el7().replace(
+        packages={"cyrus-sasl-lib": "2.1.26-24.el7_9", "sendmail": "8.14.7-6.el7"},
+        users={"mailuser": UserState("mailuser", ("mailuser",))},
+        extra={"mta_alternative": "/usr/sbin/sendmail.sendmail", LINK_PROBE: Link("/etc/pam.d/smtp.sendmail", True)},
+    ).with_file(sendmail_pam).with_file(FileState("/etc/pam.d/smtp.postfix"))
+    changes = check(Packages(), EL7, before, remove_sendmail=False, mail_users=["mailuser"])
+    assert [c.summary.split(" (")[0] for c in changes] == [
+        "install postfix, cyrus-sasl, cyrus-sasl-plain", "make postfix the mta alternative"]
+    dry = check(Pam(), EL7, apply_effects(before, changes), mail_users=["mailuser"])
+
+    postfix_pam = "#%PAM-1.0\nauth       include      password-auth\naccount    include      password-auth\n"
+    after = before.replace(packages={**EL7_PACKAGES, "sendmail": "8.14.7-6.el7"},
+                           extra={"mta_alternative": "/usr/sbin/sendmail.postfix",
+                                  LINK_PROBE: Link("/etc/pam.d/smtp.postfix", True)})
+    after = after.with_file(FileState("/etc/pam.d/smtp", exists=True, content=postfix_pam)).with_file(
+        FileState("/etc/pam.d/smtp.postfix", exists=True, content=postfix_pam, mode="644"))
+    real = check(Pam(), EL7, Packages().reconcile(before, after, changes, EL7), mail_users=["mailuser"])
+    assert [c.summary for c in dry] == [c.summary for c in real]
+    assert real[-1].summary.endswith("/etc/pam.d/smtp (file as shipped by postfix)")
+    assert [a.path for a in real[-1].actions] == ["/etc/pam.d/smtp.postfix"]  # through the link, postfix's file
+    # After the run the alternative is postfix's: nothing more to do.
+    assert check(Packages(), EL7, after, remove_sendmail=False) == []
+
+
+def test_an_old_el6_postfix_is_updated_in_the_plan_and_refused_if_it_stays():
+    from provisioner.engine.walk import planned_changes
+    from provisioner.steps.base import StepError
+
+    old = {"postfix": "2.6.6-7.el6", "cyrus-sasl": "2.1.23-15.el6_6.2", "cyrus-sasl-lib": "2.1.23-15.el6_6.2",
+           "cyrus-sasl-plain": "2.1.23-15.el6_6.2"}
+    facts = Facts(os=OsRelease("centos", "6.10", ("rhel",)), packages=old, ssh_client_address="192.0.2.1",
+                  users={"mailuser": UserState("mailuser", ("mailuser",))},
+                  files={MAIN_CF: FileState(MAIN_CF, exists=True, content=EL_STOCK_MAIN_CF),
+                         "/etc/postfix/master.cf": FileState("/etc/postfix/master.cf", exists=True,
+                                                             content="smtp inet n - n - - smtpd\n")})
+    vars = mail_vars(mail_users=["mailuser"], firewall_when_missing="skip")
+    summaries = [c.summary for c in planned_changes("h", vars, facts)]
+    assert "update postfix 2.6.6-7.el6 (TLSv1.1 and TLSv1.2 need 2.6.6-8.el6 or later)" in summaries
+    assert any(s.startswith("update /etc/postfix/main.cf") for s in summaries)  # the dry run goes on
+    with pytest.raises(StepError, match="postfix 2.6.6-7.el6 lacks TLSv1.1 and TLSv1.2"):
+        check(MainCf(), EL6, facts)  # the real run, after an update that brought nothing newer
+    assert check(MainCf(), EL6, facts.replace(packages={**old, "postfix": "2.6.6-8.el6_9.1"}))
+
+
 # ---------------------------------------------------------------- the fact spec and the commands
 
 

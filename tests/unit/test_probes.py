@@ -18,7 +18,7 @@ from provisioner.probes import (
     parse_services,
     split_output,
 )
-from provisioner.platforms import DEBIAN12, EL6, EL7, EL8, UnsupportedPlatform, detect
+from provisioner.platforms import DEBIAN12, DEBIAN13, EL6, EL7, EL8, EL9, UnsupportedPlatform, detect
 from provisioner.model import OsRelease
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "facts"
@@ -62,7 +62,9 @@ def test_el6_without_os_release_is_detected_from_redhat_release():
 @pytest.mark.parametrize(
     "text,platform",
     [
-        ('ID="rocky"\nVERSION_ID="9.3"\nID_LIKE="rhel centos fedora"\n---\n', EL8),
+        ('ID="rocky"\nVERSION_ID="9.3"\nID_LIKE="rhel centos fedora"\n---\n', EL9),
+        ('ID=debian\nVERSION_ID="13"\n---\n', DEBIAN13),
+        ('ID=debian\nVERSION_ID="12"\n---\n', DEBIAN12),
         ('ID="centos"\nVERSION_ID="7"\nID_LIKE="rhel fedora"\n---\n', EL7),
         ('ID=ubuntu\nVERSION_ID="22.04"\nID_LIKE=debian\n---\n', DEBIAN12),
         ('ID="almalinux"\nVERSION_ID="8.9"\nID_LIKE="rhel centos fedora"\n---\n', EL8),
@@ -121,7 +123,21 @@ def test_extra_probe_output_goes_to_its_parser():
     assert parse_all(spec, split_output(out, "@@B")).extra == {"x_probe": "HI"}
 
 
-@pytest.mark.parametrize("os_id,version", [("debian", "11"), ("ubuntu", "20.04")])
-def test_debian_family_before_postfix_3_6_is_refused(os_id, version):
-    with pytest.raises(UnsupportedPlatform, match="Debian 12 or Ubuntu 22.04"):
+@pytest.mark.parametrize("os_id,version", [("debian", "11"), ("ubuntu", "20.04"), ("debian", "14")])
+def test_debian_family_releases_no_platform_models_are_refused(os_id, version):
+    with pytest.raises(UnsupportedPlatform, match=f"{os_id} {version}: the Debian family needs Debian 12 or 13"):
         detect(OsRelease(id=os_id, version_id=version))
+
+
+@pytest.mark.parametrize(
+    "os, reason",
+    [
+        (OsRelease("rocky", "10.0", ("rhel", "centos", "fedora")), "built without Berkeley DB"),
+        (OsRelease("almalinux", "10", ("rhel", "centos", "fedora")), "built without Berkeley DB"),
+        (OsRelease("ubuntu", "24.04", ("debian",)), "no platform models Ubuntu after 22.04"),
+        (OsRelease("fedora", "40"), "supported are Debian 12 and 13"),
+    ],
+)
+def test_releases_known_to_differ_are_refused_with_the_reason(os, reason):
+    with pytest.raises(UnsupportedPlatform, match=f"{os.id}.*{reason}"):
+        detect(os)

@@ -20,8 +20,15 @@ INVENTORY_DIR = REPO_ROOT / "inventories"
 INVENTORY_NAME = "lab.yaml"
 SECRETS_NAME = "lab-secrets.yaml"
 
-#: Base image: what mmdebstrap puts in every host.
+#: Debian suites the lab boots; SUITE is the default (Debian 12), whose image keeps the
+#: cache's top directory. A host's suite is chosen at lab.up.
 SUITE = "bookworm"
+SUITES: tuple[str, ...] = ("bookworm", "trixie")
+#: Where the offline repositories come from (a private apt configuration, see image.py).
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://security.debian.org/debian-security"
+ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+#: Base image: what mmdebstrap puts in every host.
 VARIANT = "minbase"
 ROOTFS_INCLUDE: tuple[str, ...] = (
     "systemd",

@@ -6,11 +6,12 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import config, hosts, network, state
+from . import cgroups, config, hosts, network, state
 from .errors import LabError
 from .image import Image, ensure_image
 from .inventory import lab_domain, write_inventory, write_secrets
@@ -49,8 +50,9 @@ def _paths(inventory_dir: Path | None) -> tuple[Path, Path]:
     return d / config.INVENTORY_NAME, d / config.SECRETS_NAME
 
 
-def _lab_host(plan: HostPlan, pid: int | None) -> LabHost:
+def _lab_host(plan: HostPlan, pid: int | None, suite: str) -> LabHost:
     return LabHost(
+        suite=suite,
         name=plan.name,
         address=plan.address,
         control_address=plan.control_address,
@@ -127,6 +129,7 @@ def _teardown(plans: list[HostPlan], st: dict[str, Any]) -> None:
         init_pid, init_start = entry.get("init_pid"), entry.get("init_start")
         if isinstance(init_pid, int) and init_start is not None and start_time(init_pid) == init_start:
             stragglers.add(init_pid)
+        stragglers |= cgroups.pids(p.name)
     if stragglers:
         log.warning(
             "killing %d leftover container process(es) in %s", len(stragglers), ", ".join(p.netns for p in plans)
@@ -134,6 +137,7 @@ def _teardown(plans: list[HostPlan], st: dict[str, Any]) -> None:
         hosts.kill_now(stragglers)
     for p in plans:
         network.destroy(p)
+        cgroups.remove(p.name)
         entry = st["hosts"].pop(p.name, None) or {}
         lock = entry.get("nspawn_lock") or _lock_name(hosts.root_dir(p.name))
         hosts.remove_host_dir(p.name)
@@ -187,23 +191,43 @@ def _raise_for(errors: dict[str, Exception], what: str) -> None:
     raise LabError("\n".join(lines))
 
 
-def up(hosts: int = 1, *, inventory_dir: Path | str | None = None, boot_timeout: float = config.BOOT_TIMEOUT) -> Lab:
-    """Bring up ``hosts`` lab hosts (lab1..labN); reuse healthy running ones, boot the rest.
+def host_suites(hosts: int | Sequence[str]) -> list[str]:
+    """Each host's Debian suite: N hosts of the default suite, or one suite per host, in order."""
+    if isinstance(hosts, int) and not isinstance(hosts, bool):
+        plan_hosts(hosts)  # validates the count
+        return [config.SUITE] * hosts
+    if isinstance(hosts, str):
+        raise LabError(f"lab hosts: give a number of hosts or a list of suites, not {hosts!r}")
+    suites = list(hosts)
+    unknown = sorted({s for s in suites if s not in config.SUITES})
+    if unknown:
+        raise LabError(f"unknown Debian suite {', '.join(map(repr, unknown))} (known: {', '.join(config.SUITES)})")
+    plan_hosts(len(suites))
+    return suites
 
-    Hosts beyond ``hosts`` that an earlier call started are stopped and removed, so the
-    lab afterwards is exactly lab1..labN. Writes ``inventories/lab.yaml`` and
+
+def up(hosts: int | Sequence[str] = 1, *, inventory_dir: Path | str | None = None,
+       boot_timeout: float = config.BOOT_TIMEOUT) -> Lab:
+    """Bring up lab hosts lab1..labN; reuse healthy running ones, boot the rest.
+
+    ``hosts`` is a number of Debian 12 hosts, or each host's suite in order
+    (``["bookworm", "bookworm", "trixie"]``). Hosts beyond N that an earlier call
+    started are stopped and removed, so the lab afterwards is exactly lab1..labN.
+    Writes ``inventories/lab.yaml`` (a group per suite besides ``lab``) and
     ``inventories/lab-secrets.yaml`` (or those files in ``inventory_dir``).
     """
-    return _up(hosts, inventory_dir, boot_timeout)
+    return _up(host_suites(hosts), inventory_dir, boot_timeout)
 
 
-def _up(count: int, inventory_dir: Path | str | None, boot_timeout: float) -> Lab:
+def _up(suites: list[str], inventory_dir: Path | str | None, boot_timeout: float) -> Lab:
     t0 = time.monotonic()
+    count = len(suites)
     plans = plan_hosts(count)
+    suite_of = {p.name: suite for p, suite in zip(plans, suites)}
     require_root()
     require_commands(RUN_COMMANDS)
     inventory_path, secrets_path = _paths(Path(inventory_dir) if inventory_dir is not None else None)
-    image = ensure_image()
+    images = {suite: ensure_image(suite) for suite in dict.fromkeys(suites)}
     config.STATE_DIR.mkdir(parents=True, exist_ok=True)
     domain = lab_domain()
 
@@ -219,7 +243,7 @@ def _up(count: int, inventory_dir: Path | str | None, boot_timeout: float) -> La
             _teardown([plan_host(i) for i in extra], st)
             state.save(st)
 
-        ok, _ = _run_parallel(lambda p: _reusable(p, st["hosts"].get(p.name), image, key), plans)
+        ok, _ = _run_parallel(lambda p: _reusable(p, st["hosts"].get(p.name), images[suite_of[p.name]], key), plans)
         reused = [p for p in plans if ok.get(p.name)]
         fresh = [p for p in plans if not ok.get(p.name)]
         if reused:
@@ -232,6 +256,7 @@ def _up(count: int, inventory_dir: Path | str | None, boot_timeout: float) -> La
 
         def create(plan: HostPlan) -> tuple[int, float]:
             t_prep = time.monotonic()
+            image = images[suite_of[plan.name]]
             network.create(plan)
             try:
                 hosts.prepare_root(plan, image, key, hosts.new_secrets(), domain)
@@ -244,6 +269,7 @@ def _up(count: int, inventory_dir: Path | str | None, boot_timeout: float) -> La
                     "index": plan.index,
                     "pid": pid,
                     "machine": plan.machine,
+                    "suite": image.suite,
                     "root": str(hosts.root_dir(plan.name)),
                     "nspawn_lock": _lock_name(hosts.root_dir(plan.name)),
                     "rootfs_hash": image.rootfs_hash,
@@ -281,14 +307,15 @@ def _up(count: int, inventory_dir: Path | str | None, boot_timeout: float) -> La
             if sys_state != "running":
                 log.warning("%s: systemd state %r after boot:\n%s", plan.name, sys_state, out)
             t_ready = time.monotonic() - t_started
-            log.info("%s: sshd up %.1f s after start, ready after %.1f s", plan.name, t_ssh, t_ready)
+            log.info("%s (%s): sshd up %.1f s after start, ready after %.1f s", plan.name, suite_of[plan.name],
+                     t_ssh, t_ready)
             return sys_state
 
         _, errors = _run_parallel(settle, fresh)
         _raise_for(errors, "booting")
 
         final = {p.name: _our_pid(st["hosts"].get(p.name), p) for p in plans}
-        lab_hosts = [_lab_host(p, final[p.name]) for p in plans]
+        lab_hosts = [_lab_host(p, final[p.name], suite_of[p.name]) for p in plans]
         all_secrets = {}
         for p in plans:
             s = hosts.load_secrets(p.name)
@@ -329,6 +356,7 @@ def down(*, inventory_dir: Path | str | None = None) -> None:
             present = sorted(_present_indices(st))
             _teardown([plan_host(i) for i in present], st)
             network.remove_blackhole()
+            cgroups.remove_parent()
             for path in (config.STATE_FILE, config.KNOWN_HOSTS_PATH):
                 path.unlink(missing_ok=True)
             try:

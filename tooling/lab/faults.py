@@ -40,13 +40,13 @@ def reboot(name: str, boot_timeout: float = config.BOOT_TIMEOUT) -> float:
     """Reboot a lab host as a real machine reboots (runtime firewall state lost); seconds it took."""
     require_root()
     plan = _plan(name)
-    image = ensure_image()
     started = time.monotonic()
     with state.locked():
         st = state.load()
         entry = st["hosts"].get(name)
         if not entry:
             raise LabError(f"{name} is not up (no entry in {config.STATE_FILE})")
+        image = ensure_image(entry.get("suite", config.SUITE))
         pid = entry.get("pid")
         if isinstance(pid, int) and hosts.alive(pid) and nspawn_root(cmdline(pid)) == str(hosts.root_dir(name)):
             hosts.stop([pid])

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from . import cgroups, config
 from .errors import LabError
 from .image import Image
 from .naming import HostPlan
@@ -220,9 +220,9 @@ def nspawn_argv(plan: HostPlan, image: Image) -> list[str]:
 
 
 def start(plan: HostPlan, image: Image) -> int:
-    """Start systemd-nspawn in the background (own session, console to boot.log); its pid."""
+    """Start systemd-nspawn in the background (own session and cgroup, console to boot.log); its pid."""
     log_path = boot_log(plan.name)
-    argv = nspawn_argv(plan, image)
+    argv = cgroups.wrap(nspawn_argv(plan, image), plan.name)
     log.debug("%s: %s", plan.name, " ".join(argv))
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(

@@ -1,14 +1,22 @@
-"""The cached base image (mmdebstrap rootfs tarball) and the offline apt repository.
+"""The cached base image (mmdebstrap rootfs tarball) and the offline apt repository, per Debian suite.
 
-Layout under ``/var/cache/provisioner-lab``::
+Layout under ``/var/cache/provisioner-lab``, bookworm (the default suite) where it
+always was, so that caches built before suites existed stay valid; any other suite
+in a directory of its own::
 
-    rootfs/rootfs.tar   rootfs/stamp.json
+    rootfs/rootfs.tar   rootfs/stamp.json           (bookworm)
     repo/*.deb          repo/Packages       repo/stamp.json
+    trixie/rootfs/...   trixie/repo/...
 
 Each part is built in a temporary sibling directory and renamed into place only once
 complete, with a stamp whose hash covers everything the part was built from (suite,
 variant, package lists, build format). A part whose stamp is missing or different is
 rebuilt; an interrupted build leaves only a ``*.tmp-*`` directory, removed next time.
+
+The repository is resolved and downloaded through a private apt configuration
+(``APT_CONFIG``: its own sources, lists, cache and an empty dpkg status), never
+through this machine's: its sources name this machine's release only, and a build
+must neither depend on nor change them (docs/notes/debian13-by-hand.md, 1b).
 """
 
 from __future__ import annotations
@@ -46,10 +54,50 @@ APT_DEPENDS_FLAGS = (
 
 @dataclass(frozen=True)
 class Image:
+    suite: str
     rootfs_tar: Path
     repo_dir: Path
     rootfs_hash: str
     repo_hash: str
+
+
+def suite_dir(suite: str, cache_dir: Path = config.CACHE_DIR) -> Path:
+    """Where a suite's image lives: the cache directory itself for the default suite."""
+    if suite not in config.SUITES:
+        raise LabError(f"unknown Debian suite {suite!r} for the lab (known: {', '.join(config.SUITES)})")
+    return cache_dir if suite == config.SUITE else cache_dir / suite
+
+
+def apt_config(suite: str, root: Path, keyring: str = config.ARCHIVE_KEYRING) -> tuple[str, str]:
+    """(apt.conf, sources.list) of a private apt configuration rooted at ``root`` for ``suite``.
+
+    ``Dir::Etc::Parts`` and friends point into ``root``, so none of this machine's
+    apt configuration, sources or lists take part, and none of them change.
+    """
+    sources = "".join(
+        f"deb [signed-by={keyring}] {mirror} {dist} main\n"
+        for mirror, dist in ((config.DEBIAN_MIRROR, suite), (config.DEBIAN_MIRROR, f"{suite}-updates"),
+                             (config.SECURITY_MIRROR, f"{suite}-security"))
+    )
+    conf = (
+        f'Dir::Etc "{root}/etc/";\n'
+        'Dir::Etc::main "/dev/null";\n'
+        f'Dir::Etc::Parts "{root}/etc/apt.conf.d/";\n'
+        f'Dir::Etc::sourcelist "{root}/etc/sources.list";\n'
+        f'Dir::Etc::sourceparts "{root}/etc/sources.list.d/";\n'
+        f'Dir::Etc::preferences "{root}/etc/preferences";\n'
+        f'Dir::Etc::preferencesparts "{root}/etc/preferences.d/";\n'
+        'Dir::Etc::trusted "/dev/null";\n'
+        'Dir::Etc::trustedparts "/dev/null";\n'
+        f'Dir::State "{root}/state/";\n'
+        f'Dir::State::status "{root}/status";\n'
+        f'Dir::Cache "{root}/cache/";\n'
+        'APT::Architecture "amd64";\n'
+        'APT::Architectures { "amd64"; };\n'
+        'APT::Sandbox::User "root";\n'
+        'Acquire::Languages "none";\n'
+    )
+    return conf, sources
 
 
 # --- pure parts --------------------------------------------------------------------------
@@ -155,8 +203,8 @@ def _ensure_part(final: Path, inputs: dict, builder: Callable[[Path], None], mus
     return want
 
 
-def _build_rootfs(out: Path) -> None:
-    inputs = rootfs_inputs()
+def _build_rootfs(out: Path, suite: str) -> None:
+    inputs = rootfs_inputs(suite=suite)
     argv = [
         "mmdebstrap",
         f"--variant={inputs['variant']}",
@@ -168,33 +216,33 @@ def _build_rootfs(out: Path) -> None:
     run(argv, timeout=1800)
 
 
-def _apt_update() -> None:
-    log.info("apt-get update (package lists missing or stale)")
-    run(["apt-get", "update", "-q"], timeout=600)
+def _private_apt(suite: str, root: Path) -> dict[str, str]:
+    """Lay out a private apt configuration in ``root``; the environment that selects it."""
+    for sub in ("etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "state/lists/partial",
+                "cache/archives/partial"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "status").write_text("")
+    conf, sources = apt_config(suite, root)
+    (root / "etc" / "sources.list").write_text(sources)
+    (root / "apt.conf").write_text(conf)
+    return {**os.environ, "APT_CONFIG": str(root / "apt.conf")}
 
 
-def _resolve_repo_packages(packages: Sequence[str]) -> list[str]:
-    argv = ["apt-cache", "depends", *APT_DEPENDS_FLAGS, *packages]
-    cp = run(argv, check=False, timeout=300)
-    if cp.returncode != 0 or not set(packages) <= set(parse_depends(cp.stdout)):
-        _apt_update()
-        cp = run(argv, timeout=300)
-    names = parse_depends(cp.stdout)
-    missing = sorted(set(packages) - set(names))
-    if missing:
-        raise LabError(f"apt-cache cannot find {', '.join(missing)}; check the build machine's apt sources")
-    return names
-
-
-def _build_repo(out: Path) -> None:
-    packages = repo_inputs()["packages"]
-    names = _resolve_repo_packages(packages)
-    log.info("downloading %d packages for the offline repo", len(names))
-    download = ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *names]
-    cp = run(download, cwd=out, check=False, timeout=1200)
-    if cp.returncode != 0:
-        _apt_update()
-        run(download, cwd=out, timeout=1200)
+def _build_repo(out: Path, suite: str) -> None:
+    packages = repo_inputs(suite=suite)["packages"]
+    apt_root = Path(tempfile.mkdtemp(prefix=f"apt-{suite}.", dir=out.parent))
+    try:
+        env = _private_apt(suite, apt_root)
+        run(["apt-get", "update", "-q"], env=env, timeout=600)
+        cp = run(["apt-cache", "depends", *APT_DEPENDS_FLAGS, *packages], env=env, timeout=300)
+        names = parse_depends(cp.stdout)
+        missing = sorted(set(packages) - set(names))
+        if missing:
+            raise LabError(f"apt-cache cannot find {', '.join(missing)} in {suite}")
+        log.info("downloading %d %s packages for the offline repo", len(names), suite)
+        run(["apt-get", "download", "-q", *names], cwd=out, env=env, timeout=1200)
+    finally:
+        shutil.rmtree(apt_root, ignore_errors=True)
     index = run(["dpkg-scanpackages", ".", "/dev/null"], cwd=out, timeout=600).stdout
     (out / "Packages").write_text(index)
     have = parse_packages_index(index)
@@ -205,15 +253,16 @@ def _build_repo(out: Path) -> None:
         os.chmod(p, 0o644)
 
 
-def ensure_image(cache_dir: Path = config.CACHE_DIR) -> Image:
-    """Return the cached image, building whichever part is missing or out of date."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    rootfs_dir, repo_dir = cache_dir / "rootfs", cache_dir / "repo"
-    with state.locked(cache_dir / ".lock"):
-        stale = read_stamp(rootfs_dir) != rootfs_hash() or read_stamp(repo_dir) != repo_hash()
+def ensure_image(suite: str = config.SUITE, cache_dir: Path = config.CACHE_DIR) -> Image:
+    """Return the suite's cached image, building whichever part is missing or out of date."""
+    base = suite_dir(suite, cache_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    rootfs_dir, repo_dir = base / "rootfs", base / "repo"
+    with state.locked(base / ".lock"):
+        stale = read_stamp(rootfs_dir) != rootfs_hash(suite=suite) or read_stamp(repo_dir) != repo_hash(suite=suite)
         if stale:
             require_commands(BUILD_COMMANDS)
-        _remove_stale(cache_dir)
-        rh = _ensure_part(rootfs_dir, rootfs_inputs(), _build_rootfs, [ROOTFS_TAR])
-        ph = _ensure_part(repo_dir, repo_inputs(), _build_repo, ["Packages"])
-    return Image(rootfs_tar=rootfs_dir / ROOTFS_TAR, repo_dir=repo_dir, rootfs_hash=rh, repo_hash=ph)
+        _remove_stale(base)
+        rh = _ensure_part(rootfs_dir, rootfs_inputs(suite=suite), lambda out: _build_rootfs(out, suite), [ROOTFS_TAR])
+        ph = _ensure_part(repo_dir, repo_inputs(suite=suite), lambda out: _build_repo(out, suite), ["Packages"])
+    return Image(suite=suite, rootfs_tar=rootfs_dir / ROOTFS_TAR, repo_dir=repo_dir, rootfs_hash=rh, repo_hash=ph)

@@ -105,7 +105,10 @@ def inventory_data(
             LAB_GROUP: {
                 "hosts": _FlowList(h.name for h in hosts),
                 "vars": _substitute(gvars, Path(secrets_path).absolute()),
-            }
+            },
+            # One group per Debian suite: --group trixie runs on every Debian 13 host.
+            **{suite: {"hosts": _FlowList(h.name for h in hosts if h.suite == suite)}
+               for suite in dict.fromkeys(h.suite for h in hosts)},
         },
     }
 

@@ -19,6 +19,7 @@ class LabHost:
     veth: str = ""
     boot_log: Path | None = None
     pid: int | None = None
+    suite: str = "bookworm"  # the Debian suite it runs (bookworm: Debian 12, trixie: Debian 13)
 
 
 @dataclass(frozen=True)

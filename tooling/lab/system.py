@@ -78,6 +78,7 @@ def run(
     timeout: float | None = 120,
     check: bool = True,
     stdout: int | None = subprocess.PIPE,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one command (argv list, never a shell); LabError on failure."""
     args = [os.fspath(a) for a in argv]
@@ -94,6 +95,7 @@ def run(
             stderr=subprocess.PIPE,
             text=True,
             timeout=timeout,
+            env=env,
         )
     except FileNotFoundError as e:
         raise LabError(f"{args[0]} missing: run make bootstrap") from e

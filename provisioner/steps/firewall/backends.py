@@ -282,18 +282,12 @@ class Iptables(Backend):
         return ("iptables", "ip6tables") if "ip6tables" in state.tools else ("iptables",)
 
     @staticmethod
-    def saves(platform: Platform, facts: Facts, binary: str) -> bool:
-        """Whether `service iptables save` keeps the rules (the service is enabled at boot)."""
-        if not platform.iptables_saved_by_service:
-            return False
-        service = facts.services.get(binary)
-        return bool(service and service.exists and service.enabled)
+    def _save(binaries, state: FirewallState) -> list[Action]:
+        """`service X save` where X's service is enabled: the rules it loads at boot are then ours too."""
+        return [Command(("service", b, "save")) for b in binaries if b in state.saved_by_service]
 
     def persists(self, state: FirewallState, platform: Platform, facts: Facts) -> bool:
-        return all(self.saves(platform, facts, binary) for binary in self.binaries(state))
-
-    def _save(self, binaries, platform: Platform, facts: Facts) -> list[Action]:
-        return [Command(("service", b, "save")) for b in binaries if self.saves(platform, facts, b)]
+        return all(binary in state.saved_by_service for binary in self.binaries(state))
 
     def label(self, state: FirewallState) -> str:
         return "iptables and ip6tables" if "ip6tables" in state.tools else "iptables"
@@ -314,7 +308,7 @@ class Iptables(Backend):
         for binary in self.binaries(state):
             allowed = ctrl if is_v6(ctrl) == (binary == "ip6tables") else None
             actions.extend(iptables_lockdown(binary, allowed))
-        return (*actions, *self._save(self.binaries(state), platform, facts))
+        return (*actions, *self._save(self.binaries(state), state))
 
     def predict(self, state: FirewallState, ctrl: str) -> FirewallState:
         v6 = is_v6(ctrl)
@@ -325,15 +319,13 @@ class Iptables(Backend):
 
     def unlock(self, state: FirewallState, platform: Platform, facts: Facts) -> tuple[Action, ...]:
         lifted = [b for b, lock in (("iptables", state.iptables), ("ip6tables", state.ip6tables)) if lock is not None]
-        return (*(iptables_unlock(b) for b in lifted), *self._save(lifted, platform, facts))
+        return (*(iptables_unlock(b) for b in lifted), *self._save(lifted, state))
 
     def open_mail_ports(self, step: str, state: FirewallState, wanted: frozenset[int], platform: Platform,
                         facts: Facts) -> list[Change]:
-        """Our PROVISIONER_OPEN chain, where the stock ruleset rejects new inbound connections."""
-        if not platform.iptables_stock_rejects:
-            return []
+        """Our PROVISIONER_OPEN chain, where the host's own INPUT rules reject a mail port Postfix serves."""
         current = {"iptables": state.iptables_open, "ip6tables": state.ip6tables_open}
-        stale = [b for b in self.binaries(state) if current[b] != wanted]
+        stale = [b for b in self.binaries(state) if state.closed(b) & wanted and current[b] != wanted]
         if not stale:
             return []
         actions = [a for binary in stale for a in open_chain_actions(binary, wanted)]
@@ -349,14 +341,25 @@ class Iptables(Backend):
         return [Change(
             step=step,
             summary=f"open tcp {words(wanted)} in {' and '.join(stale)} (chain {OPEN_CHAIN})",
-            actions=(*actions, *self._save(stale, platform, facts)),
+            actions=(*actions, *self._save(stale, state)),
             effect=effect,
         )]
 
 
-# In order of preference: firewalld when it runs, else nft, else iptables.
 BACKENDS: tuple[Backend, ...] = (Firewalld(), Nftables(), Iptables())
 
 
 def mechanism(state: FirewallState) -> Backend | None:
-    return next((backend for backend in BACKENDS if backend.applies(state)), None)
+    """The host's firewall: firewalld when it runs, iptables when iptables.service manages the rules, else nft, else iptables.
+
+    iptables.service (iptables-services on EL7+, the init script on EL6) loads
+    and saves the iptables ruleset: on EL8, where nft is on PATH as well, a
+    table of our own would sit beside iptables-nft's INPUT, whose REJECT would
+    still refuse what our table accepts, and would not survive a reboot.
+    """
+    firewalld, nftables, iptables = BACKENDS
+    if firewalld.applies(state):
+        return firewalld
+    if state.iptables_service_running and iptables.applies(state):
+        return iptables
+    return next((backend for backend in (nftables, iptables) if backend.applies(state)), None)

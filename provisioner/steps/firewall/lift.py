@@ -34,7 +34,8 @@ def relock(ctx: Context, state: FirewallState) -> tuple[Action, ...]:
             if not allowed:
                 continue
             ctrl = sorted(allowed)[0]
-        actions.extend(backend.lockdown(FirewallState(tools=state.tools), ctrl, ctx.platform, ctx.facts))
+        empty = FirewallState(tools=state.tools, saved_by_service=state.saved_by_service)
+        actions.extend(backend.lockdown(empty, ctrl, ctx.platform, ctx.facts))
     return tuple(actions)
 
 

@@ -2,8 +2,10 @@
 
 The probe is read-only: it lists the firewall tools, whether firewalld runs
 (then its default zone and our direct rules, runtime and permanent), our nft
-table and the iptables/ip6tables rules that mention our chains. Parsers keep
-only our own objects, except a zone's open mail ports.
+table, the iptables/ip6tables rules that mention our chains, and the whole
+INPUT chain of each (``iptables -S INPUT``). Parsers keep only our own objects,
+plus what decides whether the host's own rules let the world reach the mail
+ports: a zone's open ports, and which mail ports INPUT would reject.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ OPEN_CHAIN = "PROVISIONER_OPEN"
 COMMENT = "provisioner-lockdown"
 PROBE = "firewall_state"
 
-# firewalld services that open a mail port.
+# firewalld services that open a mail port (firewalld's config/services): smtp-submission
+# is deprecated from firewalld 2.1, which adds submission for the same port.
 SERVICE_PORTS: dict[str, frozenset[int]] = {
     "smtp": frozenset({25}),
     "smtps": frozenset({465}),
     "smtp-submission": frozenset({587}),
+    "submission": frozenset({587}),
 }
+IPTABLES = ("iptables", "ip6tables")
 
 # ------------------------------------------------------------------ state
 
@@ -94,6 +99,17 @@ class FirewallState:
     direct_permanent: tuple[DirectRule, ...] = ()
     zone_runtime: Zone | None = None
     zone_permanent: Zone | None = None
+    # Mail ports the host's own INPUT chain rejects for a new connection from
+    # anywhere, per binary (iptables, ip6tables); our own chains left out.
+    closed_by_host: tuple[tuple[str, frozenset[int]], ...] = ()
+    # From the services facts: iptables.service (iptables-services, EL6's
+    # init script) loads the rules at boot and runs now; and the binaries whose
+    # service is enabled, so that `service X save` keeps what we change.
+    iptables_service_running: bool = False
+    saved_by_service: frozenset[str] = frozenset()
+
+    def closed(self, binary: str) -> frozenset[int]:
+        return dict(self.closed_by_host).get(binary, frozenset())
 
     def replace(self, **changes) -> "FirewallState":
         return dataclasses.replace(self, **changes)
@@ -204,6 +220,67 @@ def parse_iptables(lines: list[str]) -> tuple[Lockdown | None, frozenset[int] | 
     return lockdown, opened
 
 
+def _rejects_the_world(words: list[str], port: int) -> bool | None:
+    """What one ``-A INPUT`` rule does to a new TCP connection to ``port`` from anywhere.
+
+    True: rejects or drops it; False: accepts it; None: does not decide it (the
+    rule matches something else, is conditional, or jumps elsewhere).
+    """
+    target = _option(words, "-j")
+    if target not in ("ACCEPT", "REJECT", "DROP") or "!" in words:
+        return None
+    protocol = _option(words, "-p", "--protocol")
+    if protocol not in (None, "tcp", "all", "6"):
+        return None
+    ports = _option(words, "--dports", "--dport", "--destination-port")
+    if ports is not None and port not in parse_ports(ports):
+        return None
+    state = _option(words, "--state", "--ctstate")
+    if state is not None and "NEW" not in state.split(","):
+        return None
+    source = _option(words, "-s", "--source")
+    if source not in (None, "0.0.0.0/0", "::/0") or _option(words, "-i", "--in-interface") is not None:
+        return None
+    # Any other match (limits, recent, addrtype...) makes the verdict conditional.
+    known = {"-A", "INPUT", "-p", "--protocol", "-m", "tcp", "multiport", "state", "conntrack", "comment",
+             "--comment", "--dport", "--dports", "--destination-port", "--state", "--ctstate", "-j", "--reject-with",
+             "-s", "--source"}
+    for index, word in enumerate(words):
+        if word.startswith("-") and word not in known:
+            return None
+        if word == "-m" and index + 1 < len(words) and words[index + 1] not in known:
+            return None
+    return target != "ACCEPT"
+
+
+def parse_input_chain(lines: list[str]) -> frozenset[int]:
+    """``iptables -S INPUT`` -> the mail ports the host's rules reject for a new connection from anywhere.
+
+    Rules are read in order, our own jumps left out; the first rule that
+    decides a port decides it, else the chain's policy does. A rule whose
+    verdict depends on more than the port (a source, an interface, a jump to
+    another chain) decides nothing, so an admin's own restriction of a mail
+    port is never overridden by reading it as "closed to all".
+    """
+    verdicts: dict[int, bool] = {}
+    policy_rejects = False
+    for raw in lines:
+        words = raw.split()
+        if len(words) >= 3 and words[0] == "-P" and words[1] == "INPUT":
+            policy_rejects = words[2] in ("DROP", "REJECT")
+            continue
+        if len(words) < 2 or words[0] != "-A" or words[1] != "INPUT":
+            continue
+        if (_option(words, "-j") or "").startswith("PROVISIONER_"):
+            continue
+        for port in PORTS:
+            if port not in verdicts:
+                verdict = _rejects_the_world(words, port)
+                if verdict is not None:
+                    verdicts[port] = verdict
+    return frozenset(p for p in PORTS if verdicts.get(p, policy_rejects))
+
+
 def parse_direct_rules(lines: list[str]) -> tuple[DirectRule, ...]:
     """``firewall-cmd --direct --get-all-rules``: ``ipv4 filter INPUT 0 <args>``; ours only."""
     rules = []
@@ -263,6 +340,10 @@ def parse_firewall_state(text: str) -> FirewallState:
         direct_permanent=parse_direct_rules(sections.get("direct-permanent", [])) if running else (),
         zone_runtime=parse_zone(sections.get("zone-runtime", [])) if running else None,
         zone_permanent=parse_zone(sections.get("zone-permanent", [])) if running else None,
+        closed_by_host=tuple(
+            (binary, parse_input_chain(sections[f"{binary}-input"]))
+            for binary in IPTABLES if binary in tools and f"{binary}-input" in sections
+        ),
     )
 
 
@@ -278,7 +359,8 @@ PROBE_SCRIPT = (
     "firewall-cmd --permanent --direct --get-all-rules | sed 's/^/direct-permanent /'; fi\n"
     f"if command -v nft >/dev/null 2>&1; then nft list table inet {NFT_TABLE} | sed 's/^/nft /'; fi\n"
     "for _c in iptables ip6tables; do if command -v \"$_c\" >/dev/null 2>&1; then "
-    "{ \"$_c\" -w -S 2>/dev/null || \"$_c\" -S; } | grep -e PROVISIONER_ | sed \"s/^/$_c /\"; fi; done\n"
+    "{ \"$_c\" -w -S 2>/dev/null || \"$_c\" -S; } | grep -e PROVISIONER_ | sed \"s/^/$_c /\"; "
+    "{ \"$_c\" -w -S INPUT 2>/dev/null || \"$_c\" -S INPUT; } | sed \"s/^/$_c-input /\"; fi; done\n"
     "true"
 )
 
@@ -286,8 +368,16 @@ FIREWALL_PROBE = Probe(PROBE, PROBE_SCRIPT, parse_firewall_state)
 
 
 def firewall_state(facts: Facts) -> FirewallState:
+    """The probe's state, with what the services facts say about iptables.service."""
     state = facts.extra.get(PROBE)
-    return state if isinstance(state, FirewallState) else FirewallState()
+    state = state if isinstance(state, FirewallState) else FirewallState()
+    services = {name: facts.services.get(name) for name in IPTABLES}
+    return state.replace(
+        iptables_service_running=bool(services["iptables"] and services["iptables"].exists
+                                      and services["iptables"].enabled and services["iptables"].active),
+        saved_by_service=frozenset(name for name, service in services.items()
+                                   if service is not None and service.exists and service.enabled),
+    )
 
 
 def with_state(facts: Facts, state: FirewallState) -> Facts:
