@@ -51,7 +51,7 @@ test: bootstrap
 
 # Every fault of docs/reliability.md injected for real on lab hosts, with the time each case took.
 test-faults: bootstrap
-	$(VENV)/bin/python -m pytest -q --durations=0 tests/lab/test_faults_boot.py tests/lab/test_faults.py
+	$(VENV)/bin/python -m pytest -q --durations=0 tests/lab/test_fault_fresh_host.py tests/lab/test_faults.py
 
 # The peers (ansible-core, pyinfra) are optional deps, installed on first use; `make test` never needs them.
 RUNS ?= 5

@@ -7,7 +7,7 @@ not depend on each other's leftovers:
   lab2  fail-closed: verify fails, port 25 stays shut to outsiders
   lab3  transport: host keys, unreachable hosts, bad input; testinfra
   lab5  Debian 12, faults: failed first runs, a reboot, each step failing in turn, locks, interrupts,
-        timeouts, a dropped link (test_faults_boot.py, then test_faults.py)
+        timeouts, a dropped link (test_fault_fresh_host.py, then test_faults.py)
 Set PROVISIONER_KEEP_LAB=1 to leave the hosts up after the run, and
 PROVISIONER_REUSE_LAB=1 to start from them instead of fresh hosts (when iterating).
 """

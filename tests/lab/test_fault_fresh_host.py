@@ -1,6 +1,7 @@
 """A fresh host's first runs failing for real, and a lockdown that survives a reboot until verify passes.
 
-One story on lab5 (Debian 12), in order (test_faults.py carries on from the provisioned host it leaves):
+One story on lab5 (Debian 12), in order; this module runs before test_faults.py (by name), which carries on
+from the provisioned host it leaves:
   a failed firewall install, then a failed package install: the host stays as it was, behind the lockdown;
   --no-verify, then a real reboot: port 25 stays shut to the outsider; a failing lift is rolled back
   (still shut); a run with verify opens it.
