@@ -238,12 +238,12 @@ def test_a_commit_keeps_the_backups_of_the_last_runs_only(tmp_path, etc):
 
 
 def test_a_service_comes_back_to_its_state_before_the_run(tmp_path):
-    daemon = tmp_path / "pvdaemon"
+    name = "pvd" + os.urandom(4).hex()  # a process name of this test's own (comm: 15 characters at most)
+    daemon = tmp_path / name
     shutil.copy(shutil.which("sleep"), daemon)
     flag, log = tmp_path / "enabled", tmp_path / "log"
-    record = dict(service="pvd", daemon="pvdaemon", enabled_test=f"[ -e {flag} ]", enable=f"touch {flag}",
-                  disable=f"rm -f {flag}",
-                  stop="pkill -x pvdaemon", back_running=f"echo back >> {log}")
+    record = dict(service="pvd", daemon=name, enabled_test=f"[ -e {flag} ]", enable=f"touch {flag}",
+                  disable=f"rm -f {flag}", stop=f"pkill -x {name}", back_running=f"echo back >> {log}")
     run = Run(tmp_path / "host")
     # Not running and not enabled before the run; the run enables and starts it.
     step = body(KeepService(what="boot", **record)) + f"\ntouch {flag}\n" + body(KeepService(what="run", **record))
@@ -251,7 +251,7 @@ def test_a_service_comes_back_to_its_state_before_the_run(tmp_path):
     step += body(WriteFile(str(tmp_path / "its.conf"), "x\n", owner=str(os.getuid()), group=str(os.getgid())))
     assert run.step(step).returncode == 0
     time.sleep(0.2)
-    assert running("pvdaemon")
+    assert running(name)
     lines = run.rollback()
     # Stopped first (while the run's configuration is there to stop it with), its boot state after the files.
     assert lines == ["ok\tstop pvd (it was not running before this run)",
@@ -259,7 +259,7 @@ def test_a_service_comes_back_to_its_state_before_the_run(tmp_path):
                      "ok\tdisable pvd at boot (it was not enabled before this run)", "done\trolled-back"]
     assert not flag.exists()
     time.sleep(0.2)
-    assert not running("pvdaemon")
+    assert not running(name)
     run.close()
     # Running before the run: brought back (with the restored configuration), not stopped.
     proc = subprocess.Popen([str(daemon), "60"])
