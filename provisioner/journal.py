@@ -376,16 +376,30 @@ _pv_service_one() {
 # --- the rollback: services that did not run stopped, this run's entries newest first, then the
 # services' boot state, then those that ran brought back; one line per entry on stdout
 
-_pv_services() {
-  for _pv_e in $(ls "$_pv_run/services" | grep -e "\.$1\$" | sort); do
-    if sh -ec '_pv_run=$1; . "$_pv_run/lib.sh"; _pv_service_one "$2"' _ "$_pv_run" "$_pv_e" 7>&- 9>&-; then
-      rm -f "$_pv_run/services/$_pv_e"
+# $1: a subdirectory of the run, $2: the function that replays one of its entries, $3: the one that
+# names an entry that failed; then the entries, in order. Each runs in its own sh -e.
+_pv_replay() {
+  _pv_rd=$1
+  _pv_rf=$2
+  _pv_rw=$3
+  shift 3
+  for _pv_re in "$@"; do
+    if sh -ec '_pv_run=$1; . "$_pv_run/lib.sh"; "$2" "$3"' _ "$_pv_run" "$_pv_rf" "$_pv_re" 7>&- 9>&-; then
+      rm -f "$_pv_run/$_pv_rd/$_pv_re"
     else
-      mv -f "$_pv_run/services/$_pv_e" "$_pv_run/services/$_pv_e.failed"
-      printf 'failed\t%s\n' "$(head -n 1 "$_pv_run/services/$_pv_e.failed")"
+      mv -f "$_pv_run/$_pv_rd/$_pv_re" "$_pv_run/$_pv_rd/$_pv_re.failed"
+      printf 'failed\t%s\n' "$("$_pv_rw" "$_pv_run/$_pv_rd/$_pv_re.failed")"
       _pv_bad=1
     fi
   done
+}
+
+_pv_first_line() {
+  head -n 1 "$1"
+}
+
+_pv_services() {
+  _pv_replay services _pv_service_one _pv_first_line $(ls "$_pv_run/services" | grep -e "\.$1\$" | sort)
 }
 
 _pv_rollback() {
@@ -398,15 +412,7 @@ _pv_rollback() {
   fi
   _pv_drop_tmps
   _pv_services stop
-  for _pv_e in $(ls "$_pv_run/undo" | grep -x '[0-9][0-9]*' | sort -r); do
-    if sh -ec '_pv_run=$1; . "$_pv_run/lib.sh"; _pv_undo_one "$2"' _ "$_pv_run" "$_pv_e" 7>&- 9>&-; then
-      rm -f "$_pv_run/undo/$_pv_e"
-    else
-      mv -f "$_pv_run/undo/$_pv_e" "$_pv_run/undo/$_pv_e.failed"
-      printf 'failed\t%s\n' "$(_pv_what "$_pv_run/undo/$_pv_e.failed")"
-      _pv_bad=1
-    fi
-  done
+  _pv_replay undo _pv_undo_one _pv_what $(ls "$_pv_run/undo" | grep -x '[0-9][0-9]*' | sort -r)
   _pv_services boot
   _pv_services run
   if [ "$_pv_bad" = 0 ]; then

@@ -10,6 +10,7 @@ group still gets 535 from a real SMTP client.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
@@ -53,6 +54,15 @@ def provisioned(lab, tmp_path_factory):
 
 def drifted(lab) -> None:
     ssh(lab, HOST, DRIFT)
+
+
+@contextlib.contextmanager
+def in_the_aliases_step(tmp_path, lab, then: str):
+    """A real run of the CLI, slowed down on the host in its aliases step (``then`` before postmap)."""
+    with broken(lab, HOST, "postmap", then=then):
+        run = start("provision", "--inventory", INV, "--host", HOST, tmp=tmp_path)
+        run.wait_for(f"{HOST}: applying aliases")
+        yield run
 
 
 # step -> (what fails, how it is made to fail on the host)
@@ -111,9 +121,7 @@ def test_the_host_converges_after_the_failures(provisioned, tmp_path):
 def test_a_second_run_fails_fast_naming_the_holder_and_a_dry_run_goes_on(provisioned, tmp_path):
     lab = provisioned
     drifted(lab)
-    with broken(lab, HOST, "postmap", then="sleep 10"):
-        first = start("provision", "--inventory", INV, "--host", HOST, tmp=tmp_path)
-        first.wait_for(f"{HOST}: applying aliases")
+    with in_the_aliases_step(tmp_path, lab, then="sleep 10") as first:
         began = time.monotonic()
         second = invoke("provision", "--inventory", INV, "--host", HOST, tmp=tmp_path)
         waited = time.monotonic() - began
@@ -133,9 +141,7 @@ def test_the_lock_of_a_killed_cli_does_not_block_the_next_run(provisioned, tmp_p
     lab = provisioned
     drifted(lab)
     before = snapshot(lab, HOST)
-    with broken(lab, HOST, "postmap", then="sleep 20; echo late >> /etc/postfix/virtual_users"):
-        killed = start("provision", "--inventory", INV, "--host", HOST, tmp=tmp_path)
-        killed.wait_for(f"{HOST}: applying aliases")
+    with in_the_aliases_step(tmp_path, lab, then="sleep 20; echo late >> /etc/postfix/virtual_users") as killed:
         killed.proc.send_signal(signal.SIGKILL)
         killed.proc.wait()
         # The host saw the connection close: it stops the step, rolls the run back, and lets go of the lock.
@@ -154,9 +160,7 @@ def test_an_interrupt_mid_apply_finishes_the_step_rolls_back_and_reports(provisi
     lab = provisioned
     drifted(lab)
     before = snapshot(lab, HOST)
-    with broken(lab, HOST, "postmap", then="sleep 3"):
-        run = start("provision", "--inventory", INV, "--host", HOST, tmp=tmp_path)
-        run.wait_for(f"{HOST}: applying aliases")
+    with in_the_aliases_step(tmp_path, lab, then="sleep 3") as run:
         run.proc.send_signal(sig)
         code, out, report = run.finish()
     assert code == 130, out
@@ -202,9 +206,7 @@ def test_a_dropped_link_reports_the_host_unreachable_and_the_next_run_converges(
     lab = provisioned
     drifted(lab)
     before = snapshot(lab, HOST)
-    with broken(lab, HOST, "postmap", then="sleep 6"):
-        run = start("provision", "--inventory", INV, "--host", HOST, tmp=tmp_path)
-        run.wait_for(f"{HOST}: applying aliases")
+    with in_the_aliases_step(tmp_path, lab, then="sleep 6") as run:
         time.sleep(1.5)  # the step's script runs on the host: the link drops under it
         link_down(HOST)
         try:

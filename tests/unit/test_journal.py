@@ -101,6 +101,24 @@ def test_a_rollback_puts_back_exactly_what_the_run_changed(tmp_path, etc):
     run.close()
 
 
+def test_an_entry_that_cannot_be_undone_is_reported_kept_and_the_others_still_run(tmp_path, etc):
+    run = Run(tmp_path / "host")
+    me = dict(owner=str(os.getuid()), group=str(os.getgid()))
+    sub = etc / "sub"
+    sub.mkdir()
+    (sub / "a.conf").write_text("old a\n")
+    assert run.step(body(WriteFile(str(etc / "main.cf"), "new\n", **me),
+                         WriteFile(str(sub / "a.conf"), "new a\n", **me))).returncode == 0
+    shutil.rmtree(sub)  # an admin removed the directory meanwhile: a.conf cannot go back
+    lines = run.rollback()
+    assert lines == [f"failed\trestore {sub}/a.conf", f"ok\trestore {etc}/main.cf", "done\trollback-failed"]
+    assert (etc / "main.cf").read_text() == "old main\n"
+    assert (run.dir / "status").read_text() == "rollback-failed\n"
+    assert [p.name.endswith(".failed") for p in (run.dir / "undo").iterdir()] == [True]
+    assert list((run.dir / "files").iterdir())  # the copies stay for the admin
+    run.close()
+
+
 def test_a_failing_write_leaves_the_old_file_and_no_temporary_file(tmp_path, etc):
     before = snapshot(etc)
     run = Run(tmp_path / "host")
