@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 from provisioner import credentials, inventory, report
@@ -15,6 +17,7 @@ from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
 from provisioner.probes import FactError, gather_with_raw
 from provisioner.steps.base import StepError
+from provisioner.engine.control import RunControl
 from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, RunOptions, run
 from provisioner.engine.walk import fact_spec
 from provisioner.steps import ALL_STEPS
@@ -129,12 +132,11 @@ def provision(
         report.print_error(console, str(exc))
         return EXIT_FAILED
     redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
-    result = run(
-        selected,
-        RunOptions(dry_run=dry_run, verify=verify, forks=forks),
-        verifier=_verifier,
-        log=report.progress_logger(console),
-    )
+    log = report.progress_logger(console)
+    control = RunControl()
+    with interrupts(control, lambda message: log("provisioner", message)):
+        result = run(selected, RunOptions(dry_run=dry_run, verify=verify, forks=forks), verifier=_verifier, log=log,
+                     control=control)
     report.print_report(console, result, show_diff=show_diff, redactor=redactor)
     if json_path:
         try:
@@ -143,6 +145,37 @@ def provision(
             # The changes are made and reported above: keep the run's exit code.
             report.print_error(console, f"{json_path}: cannot write the JSON report: {exc.strerror or exc}")
     return result.exit_code
+
+
+@contextmanager
+def interrupts(control: RunControl, say):
+    """SIGINT and SIGTERM while hosts run: the first stops the run cleanly, the second aborts it.
+
+    First: no new host or step starts; a running step finishes, then each
+    host's run is rolled back; the report and the JSON are still written
+    (status ``interrupted``, exit code 130). Second: stop waiting on the
+    hosts (their holders roll back on their own); a third one kills.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def handle(signum, frame):
+        name = signal.Signals(signum).name
+        if control.stopping:
+            control.abort(name)
+            for sig in signals:
+                signal.signal(sig, signal.SIG_DFL)
+            say(f"{name} again: aborting; hosts that were changing roll back on their own")
+            return
+        control.request_stop(name)
+        say(f"{name}: finishing the running steps, then rolling back what this run changed "
+            f"(send it again to stop waiting)")
+
+    previous = {sig: signal.signal(sig, handle) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def verify_hosts(inventory_path: str, hosts: list[str], group: str | None = None, all_hosts: bool = False) -> int:

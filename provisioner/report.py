@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from provisioner.engine.runner import RunReport
+from provisioner.engine.runner import HostReport, RunReport
 from provisioner.redaction import DEFAULT, Redactor
 
 STATUS_STYLE = {
@@ -19,7 +19,9 @@ STATUS_STYLE = {
     "pending": "cyan",
     "failed": "bold red",
     "unreachable": "bold magenta",
+    "interrupted": "bold yellow",
 }
+ROLLBACK_WORDS = {"rolled-back": "done", "rollback-failed": "FAILED", "by-host": "by the host", "unknown": "unknown"}
 
 
 def redact(text: str | None, redactor: Redactor = DEFAULT) -> str | None:
@@ -59,9 +61,16 @@ def print_report(console: Console, report: RunReport, show_diff: bool = True, re
         title = f"[bold]{escape(name)}[/bold] [{style}]{host.status}[/{style}]"
         if host.platform:
             title += f" [dim]({host.platform})[/dim]"
+        if host.run_id:
+            title += f" [dim]run {host.run_id}[/dim]"
         console.rule(title, align="left")
+        for record in host.recovered:
+            console.print(f"  [yellow]![/yellow] before this run, {escape(redact(record.summary(), redactor) or '')}")
+        for note in host.notes:
+            console.print(f"  [yellow]![/yellow] {escape(redact(note, redactor) or '')}")
         if host.changes:
-            console.print(f"[dim]changes this run {verb} make:[/dim]")
+            undone = " (rolled back since)" if host.rollback and host.rollback.status == "rolled-back" else ""
+            console.print(f"[dim]changes this run {verb} make{undone}:[/dim]")
         for change in host.changes:
             summary = redact(change.summary, redactor) or ""
             console.print(f"  [yellow]~[/yellow] [bold]{escape(change.step)}[/bold]: {escape(summary)}")
@@ -96,28 +105,39 @@ def print_verify(console: Console, verify, failures_only: bool = False, redactor
     console.print(table)
 
 
+def rollback_word(host: HostReport) -> str:
+    return ROLLBACK_WORDS.get(host.rollback.status, host.rollback.status) if host.rollback else "-"
+
+
 def print_recap(console: Console, report: RunReport) -> None:
-    table = Table(title="recap" + (" (dry run)" if report.dry_run else ""), title_justify="left")
+    title = "recap" + (" (dry run)" if report.dry_run else "")
+    if report.interrupted:
+        title += f" [bold yellow](interrupted by {report.interrupted})[/bold yellow]"
+    table = Table(title=title, title_justify="left")
     table.add_column("host")
     table.add_column("status")
     table.add_column("ok", justify="right")
+    # Every change made counts, also on a host that failed after making it (and was rolled back).
     table.add_column("changed" if not report.dry_run else "pending", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("unreachable", justify="right")
+    if not report.dry_run:
+        table.add_column("rollback")
     table.add_column("round trips", justify="right")
     table.add_column("time", justify="right")
     for name, host in report.hosts.items():
         style = STATUS_STYLE.get(host.status, "")
-        table.add_row(
+        row = [
             escape(name),
             f"[{style}]{host.status}[/{style}]",
             "1" if host.status == "ok" else "0",
-            str(len(host.changes)) if host.status in ("changed", "pending") else "0",
-            "1" if host.status == "failed" else "0",
+            str(len(host.changes)),
+            "1" if host.status in ("failed", "interrupted") else "0",
             "1" if host.status == "unreachable" else "0",
-            str(host.round_trips),
-            f"{host.duration_s:.1f}s",
-        )
+        ]
+        if not report.dry_run:
+            row.append(rollback_word(host))
+        table.add_row(*row, str(host.round_trips), f"{host.duration_s:.1f}s")
     console.print(table)
 
 
@@ -126,6 +146,7 @@ def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
     for name, host in report.hosts.items():
         entry = {
             "status": host.status,
+            "run_id": host.run_id,
             "platform": host.platform,
             "changes": [
                 {"step": c.step, "summary": redact(c.summary, redactor), "diff": redact(c.diff, redactor)}
@@ -134,17 +155,34 @@ def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
             "error": redact(host.error, redactor),
             "duration_s": round(host.duration_s, 3),
             "round_trips": host.round_trips,
+            "steps": [
+                {"step": s.name, "duration_s": s.duration_s, "changes": s.changes, "outcome": s.outcome}
+                for s in host.steps
+            ],
+            "rollback": _rollback_json(host.rollback, redactor),
+            "notes": [redact(note, redactor) for note in host.notes],
         }
+        if host.recovered:
+            entry["recovered"] = [_rollback_json(record, redactor) for record in host.recovered]
         if host.verify is not None:
             entry["verify"] = {
                 "ok": host.verify.ok,
+                "duration_s": host.verify_duration_s,
                 "checks": [
                     {"port": c.port, "name": c.name, "ok": c.ok, "detail": redact(c.detail, redactor)}
                     for c in host.verify.checks
                 ],
             }
         hosts[name] = entry
-    return {"dry_run": report.dry_run, "exit_code": report.exit_code, "hosts": hosts}
+    return {"dry_run": report.dry_run, "exit_code": report.exit_code, "interrupted": report.interrupted,
+            "hosts": hosts}
+
+
+def _rollback_json(record, redactor: Redactor = DEFAULT) -> dict | None:
+    if record is None:
+        return None
+    return {"status": record.status, "undone": [redact(x, redactor) for x in record.done],
+            "failed": [redact(x, redactor) for x in record.failed], "notes": [redact(x, redactor) for x in record.notes]}
 
 
 def write_json(report: RunReport, path: str | Path, redactor: Redactor = DEFAULT) -> None:

@@ -1,7 +1,11 @@
 """One SSH connection per host (through its ProxyJump hosts), strict host keys, scripts on stdin.
 
 Scripts travel on the channel's stdin (``sh -s``) so that file contents,
-including keys, never show in the remote process list.
+including keys, never show in the remote process list. A caller waiting on
+a script can give up on it (``give_up``: the link is lost, or the user
+aborted); a script that outlives its ``command_timeout`` raises
+``RemoteCommandError`` with ``timed_out`` set, and keeps running on the host
+until the run's holder stops it (provisioner/hostlock.py).
 
 Every hop is a paramiko client of its own that loads only the inventory's
 known_hosts file and refuses unknown and changed keys: a jump host's key is
@@ -20,6 +24,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import paramiko
 
@@ -34,13 +39,21 @@ class TransportError(Exception):
 
 
 class RemoteCommandError(Exception):
-    def __init__(self, what: str, exit_status: int, stderr: str, stdout: str = ""):
+    def __init__(self, what: str, exit_status: int, stderr: str, stdout: str = "", timed_out: float | None = None):
         self.what = what
         self.exit_status = exit_status
         self.stderr = stderr
         self.stdout = stdout
+        self.timed_out = timed_out  # the timeout (s) the script outlived, or None
+        if timed_out is not None:
+            super().__init__(f"{what} timed out after {timed_out:.0f}s (command_timeout)")
+            return
         tail = (stderr.strip() or stdout.strip()).splitlines()[-5:]
         super().__init__(f"{what} failed with exit status {exit_status}" + (": " + " | ".join(tail) if tail else ""))
+
+
+# Called while waiting on a remote script: an exception to stop waiting with, or None to go on.
+GiveUp = Callable[[], "Exception | None"]
 
 
 @dataclass
@@ -184,34 +197,50 @@ class HostConnection:
 
     # -------------------------------------------------------------- commands
 
-    def _remote_shell(self) -> str:
+    def _remote_shell(self, shell: str = "sh") -> str:
         if self.host.sudo and self.host.user != "root":
             # sudo drops SSH_CONNECTION, which the firewall step needs.
-            return 'sudo -n -- env "SSH_CONNECTION=$SSH_CONNECTION" sh -s'
-        return "sh -s"
+            return f'sudo -n -- env "SSH_CONNECTION=$SSH_CONNECTION" {shell} -s'
+        return f"{shell} -s"
 
-    def run_script(self, script: str, what: str = "script", timeout: float | None = None, check: bool = True) -> RunResult:
-        """Run ``script`` with sh on the host (as root through sudo when configured)."""
+    def _session(self, shell: str, what: str) -> paramiko.Channel:
         if self._conn is None:
             raise TransportError(f"{self.host.name}: not connected")
-        timeout = timeout or self.host.command_timeout
         transport = self._conn.get_transport()
         if transport is None or not transport.is_active():
             raise TransportError(f"{self.host.name}: SSH session is closed")
-        self.round_trips += 1
         try:
             channel = transport.open_session(timeout=self.host.connect_timeout)
+            channel.exec_command(self._remote_shell(shell))
+        except (socket.timeout, TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
+            raise TransportError(f"{self.host.name}: SSH failure during {what}: {exc}") from exc
+        return channel
+
+    def open_stream(self, shell: str = "bash", what: str = "run lock") -> paramiko.Channel:
+        """A channel running ``shell -s`` whose stdin stays open: the caller writes the script, then commands."""
+        return self._session(shell, what)
+
+    def run_script(self, script: str, what: str = "script", timeout: float | None = None, check: bool = True,
+                   give_up: GiveUp | None = None) -> RunResult:
+        """Run ``script`` with sh on the host (as root through sudo when configured)."""
+        timeout = timeout or self.host.command_timeout
+        channel = self._session("sh", what)
+        self.round_trips += 1
+        try:
             channel.settimeout(timeout)
-            channel.exec_command(self._remote_shell())
             channel.sendall(script.encode())
             channel.shutdown_write()
-            stdout, stderr = self._drain(channel, timeout, what)
+            stdout, stderr = self._drain(channel, timeout, what, give_up)
             status = channel.recv_exit_status()
             channel.close()
         except (socket.timeout, TimeoutError) as exc:
-            raise RemoteCommandError(what, -1, f"timed out after {timeout:.0f}s") from exc
+            channel.close()
+            raise RemoteCommandError(what, -1, "", timed_out=timeout) from exc
         except paramiko.SSHException as exc:
             raise TransportError(f"{self.host.name}: SSH failure during {what}: {exc}") from exc
+        except BaseException:
+            channel.close()
+            raise
         result = RunResult(stdout=stdout, stderr=stderr, exit_status=status)
         if check and status != 0:
             if self.host.sudo and "a password is required" in stderr:
@@ -221,10 +250,14 @@ class HostConnection:
         return result
 
     @staticmethod
-    def _drain(channel: paramiko.Channel, timeout: float, what: str) -> tuple[str, str]:
+    def _drain(channel: paramiko.Channel, timeout: float, what: str, give_up: GiveUp | None = None) -> tuple[str, str]:
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         while True:
+            if give_up is not None:
+                reason = give_up()
+                if reason is not None:
+                    raise reason
             if channel.recv_ready():
                 out += channel.recv(65536)
                 continue

@@ -53,6 +53,33 @@ def lab_down(c):
     print("lab is down")
 
 
+@task(name="reboot", help={"host": "the lab host to reboot (lab1, lab2...)"})
+def lab_reboot(c, host):
+    """Reboot a lab host as a real reboot would: container restarted, network namespace (and its rules) made again."""
+    from tooling.lab import LabError
+    from tooling.lab.faults import reboot
+
+    _logging()
+    try:
+        took = reboot(host)
+    except LabError as e:
+        raise Exit(f"lab.reboot failed: {e}", code=1) from e
+    print(f"{host} rebooted in {took:.1f} s")
+
+
+@task(name="link", help={"host": "the lab host (lab1, lab2...)", "up": "bring the link back (default: take it down)"})
+def lab_link(c, host, up=False):
+    """Take a lab host's link down (packets dropped, no FIN or RST), or bring it back with --up."""
+    from tooling.lab import LabError
+    from tooling.lab.faults import link_down, link_up
+
+    _logging()
+    try:
+        (link_up if up else link_down)(host)
+    except LabError as e:
+        raise Exit(f"lab.link failed: {e}", code=1) from e
+
+
 @task
 def demo(c):
     """Boot a lab host, provision it, verify it and print the recap."""
@@ -73,6 +100,8 @@ def bench(c, runs=5, repair=True):
 lab = Collection("lab")
 lab.add_task(lab_up)
 lab.add_task(lab_down)
+lab.add_task(lab_reboot)
+lab.add_task(lab_link)
 
 # The tasks tasks.py puts at the top level, beside the product's.
 TASKS = (demo, bench)

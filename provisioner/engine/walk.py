@@ -10,6 +10,7 @@ makes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,6 +24,8 @@ from provisioner.vars import MailVars
 
 # Sends a step's changes and returns the facts after them.
 Applier = Callable[[Step, list[Change], Facts], Facts]
+# Told after each step: the step, its changes, the seconds its check (and apply) took, and the outcome.
+Observer = Callable[[Step, list[Change], float, str], None]
 
 
 @dataclass(frozen=True)
@@ -50,17 +53,26 @@ class Walk:
     dry_run: bool = True
     apply: Applier | None = None
     record: Callable[[list[Change]], None] = lambda changes: None
+    observe: Observer = lambda step, changes, seconds, outcome: None
 
     def through(self, steps: list[Step], facts: Facts, trail: Trail = Trail()) -> tuple[Facts, Trail]:
         """Check each step against the facts, carry the facts forward; the facts and trail after the last."""
         for step in steps:
-            ctx = Context(self.host, self.vars, self.platform, facts, self.dry_run, trail.notified, self.options,
-                          trail.installed)
-            changes = step.check(ctx)
-            trail = trail.after(changes)
-            if changes:
-                facts = self.apply(step, changes, facts) if self.apply else apply_effects(facts, changes)
+            started = time.monotonic()
+            changes: list[Change] = []
+            try:
+                ctx = Context(self.host, self.vars, self.platform, facts, self.dry_run, trail.notified,
+                              self.options, trail.installed)
+                changes = step.check(ctx)
+                trail = trail.after(changes)
+                if changes:
+                    facts = self.apply(step, changes, facts) if self.apply else apply_effects(facts, changes)
+            except BaseException as exc:
+                self.observe(step, changes, time.monotonic() - started, getattr(exc, "outcome", "failed"))
+                raise
             self.record(changes)  # after apply: a real run reports only what it made
+            outcome = ("pending" if self.dry_run else "changed") if changes else "ok"
+            self.observe(step, changes, time.monotonic() - started, outcome)
         return facts, trail
 
 

@@ -8,11 +8,15 @@ live here.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import ClassVar, Mapping, Protocol
 
-from provisioner.model import Command, OsRelease, Shell
+from provisioner.model import Action, Command, Journaled, KeepService, OsRelease, Shell, one_line
 from provisioner.platforms.postfix import PostfixBuild
+
+# The process that shows a service's daemon runs (the process table, not the service manager, is the truth).
+DAEMONS = {"postfix": "master", "saslauthd": "saslauthd", "sendmail": "sendmail"}
 
 
 class UnsupportedPlatform(Exception):
@@ -59,11 +63,11 @@ class MtaAlternative:
 class PackageTool(Protocol):
     """How a platform installs, updates and removes packages, and orders their versions."""
 
-    def install(self, names: tuple[str, ...]) -> tuple[Command | Shell, ...]: ...
+    def install(self, names: tuple[str, ...]) -> tuple[Action, ...]: ...
 
-    def update(self, names: tuple[str, ...]) -> tuple[Command | Shell, ...]: ...
+    def update(self, names: tuple[str, ...]) -> tuple[Action, ...]: ...
 
-    def remove(self, names: tuple[str, ...]) -> tuple[Command | Shell, ...]: ...
+    def remove(self, names: tuple[str, ...]) -> tuple[Action, ...]: ...
 
     def compare(self, a: str, b: str) -> int:
         """-1, 0 or 1: installed versions, as the package manager orders them."""
@@ -72,6 +76,7 @@ class PackageTool(Protocol):
 
 @dataclass(frozen=True)
 class Systemd:
+    kind: ClassVar[str] = "systemd"
     # SysV scripts behind systemd's generator: `systemctl enable` would go
     # through update-rc.d anyway, and is-enabled says "generated".
     sysv_scripts: frozenset[str] = frozenset()
@@ -93,9 +98,25 @@ class Systemd:
     def reload_units(self) -> tuple[Command, ...]:
         return (Command(("systemctl", "daemon-reload")),)
 
+    def disable(self, service: str) -> Command:
+        if service in self.sysv_scripts:
+            return Command(("update-rc.d", service, "disable"))
+        return Command(("systemctl", "disable", "--quiet", service))
+
+    def stop(self, service: str) -> Command:
+        return Command(("systemctl", "stop", service))
+
+    def enabled_test(self, service: str) -> str:
+        """A shell condition, true when the service starts at boot (as the services probe reads it)."""
+        if service in self.sysv_scripts:
+            return f"ls /etc/rc2.d/S??{shlex.quote(service)} >/dev/null 2>&1"
+        return f"systemctl is-enabled --quiet {shlex.quote(service)} 2>/dev/null"
+
 
 @dataclass(frozen=True)
 class SysV:
+    kind: ClassVar[str] = "sysv"
+
     def enable(self, service: str) -> Command:
         return Command(("chkconfig", service, "on"))
 
@@ -110,6 +131,15 @@ class SysV:
 
     def reload_units(self) -> tuple[Command, ...]:
         return ()
+
+    def disable(self, service: str) -> Command:
+        return Command(("chkconfig", service, "off"))
+
+    def stop(self, service: str) -> Command:
+        return Command((f"/etc/init.d/{service}", "stop"))
+
+    def enabled_test(self, service: str) -> str:
+        return f"chkconfig --list {shlex.quote(service)} 2>/dev/null | grep -q '3:on'"
 
 
 ServiceManager = Systemd | SysV
@@ -221,14 +251,23 @@ class Platform:
 
     # ------------------------------------------------------------ packages
 
-    def install(self, names: list[str] | tuple[str, ...]) -> tuple[Command | Shell, ...]:
-        return self.packages.install(tuple(names))
+    def install(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
+        """Install ``names``; the services they bring are recorded first, so a rollback stops and disables them."""
+        return self._keeping_services(names, self.packages.install(tuple(names)))
 
-    def update(self, names: list[str] | tuple[str, ...]) -> tuple[Command | Shell, ...]:
-        return self.packages.update(tuple(names))
+    def update(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
+        return self._keeping_services(names, self.packages.update(tuple(names)))
 
-    def remove(self, names: list[str] | tuple[str, ...]) -> tuple[Command | Shell, ...]:
+    def remove(self, names: list[str] | tuple[str, ...]) -> tuple[Action, ...]:
         return self.packages.remove(tuple(names))
+
+    def _keeping_services(self, names, actions: tuple[Action, ...]) -> tuple[Action, ...]:
+        keeps = tuple(keep for name in names if name in self.package_services
+                      for keep in (self.keep_service(self.package_services[name][0], "boot"),
+                                   self.keep_service(self.package_services[name][0], "run")))
+        if not keeps or not actions:
+            return actions
+        return (Journaled(actions[0], keeps), *actions[1:])
 
     def below_floor(self, package: str, installed: str | None) -> ReleaseFloor | None:
         """The floor an installed release is older than (None: fine, not installed, or not known yet)."""
@@ -241,17 +280,46 @@ class Platform:
 
     # ------------------------------------------------------------ services
 
-    def enable(self, service: str) -> Command:
-        return self.services.enable(service)
+    def keep_service(self, service: str, what: str, back: str = "restart") -> KeepService:
+        """The journal record of a service's boot (``what="boot"``) or running state, before a run touches it.
 
-    def restart(self, service: str) -> Command:
-        return self.services.restart(service)
+        ``back``: how a service that ran comes back with the restored
+        configuration, ``restart`` or ``reload`` (reloaded if still running,
+        else started).
+        """
+        daemon = DAEMONS[service]
+        manager = self.services
+        restart = manager.restart(service).render()
+        if back == "reload":
+            again = (f"if pgrep -x {shlex.quote(daemon)} >/dev/null 2>&1; then {manager.reload(service).render()}; "
+                     f"else {restart}; fi")
+        else:
+            again = restart
+        return KeepService(
+            service=service,
+            what=what,
+            daemon=daemon,
+            enabled_test=manager.enabled_test(service),
+            enable=manager.enable(service).render(),
+            disable=manager.disable(service).render(),
+            stop=manager.stop(service).render(),
+            back_running=again + "; " + one_line((self.is_active_check(service, daemon),)),
+        )
 
-    def reload(self, service: str) -> Command:
-        return self.services.reload(service)
+    def enable(self, service: str) -> Action:
+        return Journaled(self.services.enable(service), (self.keep_service(service, "boot"),))
 
-    def disable_now(self, service: str) -> tuple[Command, ...]:
-        return self.services.disable_now(service)
+    def restart(self, service: str) -> Action:
+        return Journaled(self.services.restart(service), (self.keep_service(service, "run"),))
+
+    def reload(self, service: str) -> Action:
+        return Journaled(self.services.reload(service), (self.keep_service(service, "run", back="reload"),))
+
+    def disable_now(self, service: str) -> tuple[Action, ...]:
+        """Stop and disable ``service``; a rollback enables and starts it again if it was."""
+        actions = self.services.disable_now(service)
+        keeps = (self.keep_service(service, "boot"), self.keep_service(service, "run"))
+        return (Journaled(actions[0], keeps), *actions[1:])
 
     def reload_units(self) -> tuple[Command, ...]:
         """What makes the service manager read changed unit files (nothing for SysV)."""
@@ -265,8 +333,8 @@ class Platform:
         """
         return Shell(
             "if script -qec true /dev/null >/dev/null 2>&1; then "
-            "script -qec 'postfix check' /dev/null >&2 || {{ echo 'postfix check failed' >&2; exit 1; }}; "
-            "else postfix check || {{ echo 'postfix check failed' >&2; exit 1; }}; fi"
+            "if ! script -qec 'postfix check' /dev/null >&2; then echo 'postfix check failed' >&2; exit 1; fi; "
+            "elif ! postfix check; then echo 'postfix check failed' >&2; exit 1; fi"
         )
 
     def is_active_check(self, service: str, daemon: str) -> Shell:

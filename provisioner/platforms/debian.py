@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.model import Shell
+from provisioner.model import Action, Command, RevertFile, Shell, WriteFile
 from provisioner.platforms.base import Family, ManagedFile, Platform, Release, ShippedSettings, Systemd
 from provisioner.platforms.postfix import BERKELEY_DB, TLS_NAMES_1_3, PostfixBuild
 
@@ -68,38 +68,51 @@ def dpkg_version_compare(a: str, b: str) -> int:
     return _dpkg_part(ua, ub) or _dpkg_part(ra, rb)
 
 
+# Ours during an install: every service start a maintainer script asks for is refused, so nothing
+# listens before it is configured. Marked, so that one left by a run that died mid-install (host
+# crash) is known as ours (steps/leftovers.py) and never mistaken for the admin's.
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+POLICY_RC_D_OURS = (
+    "#!/bin/sh\n"
+    "# provisioner: refuses service starts during its package install; removed right after it\n"
+    "exit 101\n"
+)
+# Where an older provisioner put the admin's own policy-rc.d aside during an install.
+POLICY_RC_D_SAVED_BY_OLD_VERSION = "/usr/sbin/policy-rc.d.provisioner-saved"
+
+
 @dataclass(frozen=True)
 class Apt:
-    def install(self, names: tuple[str, ...]) -> tuple[Shell, ...]:
+    def install(self, names: tuple[str, ...]) -> tuple[Action, ...]:
         # Debconf "No configuration" leaves main.cf to us, so Postfix never
-        # starts with a stock config; policy-rc.d keeps every service
-        # stopped during the install so nothing listens before it is configured.
+        # starts with a stock config; our policy-rc.d keeps every service
+        # stopped during the install. The journal keeps the admin's own
+        # policy-rc.d (or its absence): it is put back right after the
+        # install, and by the rollback if the install fails or is killed.
+        # `dpkg --configure -a` first finishes an install a killed run
+        # interrupted (apt refuses to start until it is done).
         placeholders = " ".join("{%d}" % i for i in range(len(names)))
         return (
             Shell(
                 "echo 'postfix postfix/main_mailer_type select No configuration' "
                 "| debconf-set-selections"
             ),
-            # A policy-rc.d of the host's own is put aside and back; ours is
-            # removed whatever apt does (the step runs under set -e).
+            WriteFile(POLICY_RC_D, POLICY_RC_D_OURS, mode="755"),
+            Shell("DEBIAN_FRONTEND=noninteractive dpkg --configure -a"),
+            Command(("apt-get", "update", "-q")),
             Shell(
-                "_saved=; if [ -e /usr/sbin/policy-rc.d ]; then "
-                "mv -f /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.provisioner-saved; _saved=1; fi; "
-                "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; "
-                "_rc=0; {{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                "--no-install-recommends -o Dpkg::Options::=--force-confold " + placeholders + "; }} || _rc=$?; "
-                "rm -f /usr/sbin/policy-rc.d; "
-                "if [ -n \"$_saved\" ]; then mv -f /usr/sbin/policy-rc.d.provisioner-saved /usr/sbin/policy-rc.d; fi; "
-                "[ $_rc -eq 0 ]",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                "-o Dpkg::Options::=--force-confold " + placeholders,
                 names,
             ),
+            RevertFile(POLICY_RC_D),
         )
 
-    def update(self, names: tuple[str, ...]) -> tuple[Shell, ...]:
+    def update(self, names: tuple[str, ...]) -> tuple[Action, ...]:
         # apt's install of an installed package upgrades it, with the same safeguards.
         return self.install(names)
 
-    def remove(self, names: tuple[str, ...]) -> tuple[Shell, ...]:
+    def remove(self, names: tuple[str, ...]) -> tuple[Action, ...]:
         return (
             Shell(
                 "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "

@@ -71,6 +71,7 @@ class Yum:
     binary: str  # yum | dnf
 
     def install(self, names: tuple[str, ...]) -> tuple[Command, ...]:
+        # rpm scriptlets enable services by preset at most; none starts one.
         return (Command((self.binary, "install", "-y", "-q", *names)),)
 
     def update(self, names: tuple[str, ...]) -> tuple[Command, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.model import Change, Command, Facts, UserState
+from provisioner.model import Change, Facts, JoinGroup, LeaveGroup, UserState
 
 
 def in_group(facts: Facts, user: str, group: str) -> bool:
@@ -42,7 +42,7 @@ def join_group(step: str, user: str, group: str, notify: frozenset[str] = frozen
     return Change(
         step=step,
         summary=f"add {user} to group {group}",
-        actions=(Command(("usermod", "-a", "-G", group, user)),),
+        actions=(JoinGroup(user, group),),
         notify=notify,
         effect=lambda f: add_to_group(f, user, group),
     )
@@ -52,7 +52,7 @@ def leave_group(step: str, user: str, group: str, why: str, notify: frozenset[st
     return Change(
         step=step,
         summary=f"remove {user} from group {group} ({why})",
-        actions=(Command(("gpasswd", "-d", user, group)),),
+        actions=(LeaveGroup(user, group),),
         notify=notify,
         effect=lambda f: remove_from_group(f, user, group),
     )

@@ -25,7 +25,7 @@ from provisioner.desired import ALIASES, VIRTUAL_MAP, render_virtual
 from provisioner.probes import FactSpec
 from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState
+from provisioner.model import Change, Command, Facts, FileState, Journaled, Keep
 from provisioner.steps.base import Context, Step
 from provisioner.steps.files import attributes_change, write_change
 
@@ -153,7 +153,8 @@ class Aliases(Step):
             changes.append(Change(
                 step=self.name,
                 summary=f"rebuild {VIRTUAL_DB} ({reason})",
-                actions=(Command(("postmap", VIRTUAL_MAP)),),
+                # The journal keeps the old database: postmap rewrites it in place.
+                actions=(Journaled(Command(("postmap", VIRTUAL_MAP)), (Keep(VIRTUAL_DB),)),),
                 effect=_db_effect(VIRTUAL_DB),
             ))
         return changes
@@ -190,7 +191,7 @@ class Aliases(Step):
             changes.append(Change(
                 step=self.name,
                 summary=f"rebuild {ALIASES_DB} ({reason})",
-                actions=(Command(("newaliases",)),),
+                actions=(Journaled(Command(("newaliases",)), (Keep(ALIASES_DB),)),),
                 effect=_db_effect(ALIASES_DB),
             ))
         return changes

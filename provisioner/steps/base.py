@@ -75,10 +75,6 @@ class Step:
     def check(self, ctx: Context) -> list[Change]:
         raise NotImplementedError
 
-    def recovery(self, initial: Facts, platform: Platform) -> tuple:
-        """Actions to run after this step failed and the engine restored the files."""
-        return ()
-
     def reconcile(self, before: Facts, after: Facts, changes: list[Change], platform: Platform) -> Facts:
         """Facts after a real apply that refreshed them (see refresh_after_apply)."""
         return after

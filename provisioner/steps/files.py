@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 
-from provisioner.model import Action, Change, FileState, SetAttributes, WriteFile
+from provisioner.model import Action, Change, FileState, Journaled, SetAttributes, Undo, WriteFile, one_line
 
 
 def unified_diff(path: str, old: str | None, new: str | None) -> str:
@@ -52,7 +52,9 @@ def write_change(
     ``digest``: the predicted state carries the content's sha256 (for steps
     that compare digests). ``origin``: the package the file stays marked as
     shipped by. ``prelude``, ``then``: actions that run before and after the
-    write. ``after_restore``: what makes a rollback of the file take effect.
+    write. ``after_restore``: what makes a rollback of the file take effect
+    (recorded in the journal before the write, so a rollback runs it after
+    the file is back).
     """
     path = before.path
     written = FileState(
@@ -68,7 +70,8 @@ def write_change(
     return Change(
         step=step,
         summary=summary,
-        actions=(*prelude, WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret), *then),
+        actions=(*prelude, _restorable(WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret),
+                                       after_restore), *then),
         diff=unified_diff(path, before.content if before.exists else None, content)
         if show_diff and not secret else None,
         notify=notify,
@@ -76,6 +79,12 @@ def write_change(
         effect=lambda facts: facts.with_file(written),
         after_restore=after_restore,
     )
+
+
+def _restorable(write: WriteFile, after_restore: tuple[Action, ...]) -> Action:
+    if not after_restore:
+        return write
+    return Journaled(write, (Undo(f"make the restored {write.path} take effect", one_line(after_restore)),))
 
 
 def _same_mode(actual: str | None, wanted: str) -> bool:

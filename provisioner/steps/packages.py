@@ -21,7 +21,7 @@ import dataclasses
 
 from provisioner.probes import FactSpec, Probe, parse_first_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, ServiceState, UserState
+from provisioner.model import Change, Command, Facts, FileState, Journaled, ServiceState, Undo, UserState
 from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
 from provisioner.steps.pam import LINK_PROBE, Link
@@ -176,7 +176,10 @@ class Packages(Step):
         return Change(
             step=self.name,
             summary=f"make postfix the {alternative.name} alternative ({why})",
-            actions=(Command(("alternatives", "--set", alternative.name, alternative.postfix)),),
+            # The journal records the alternative it was, for a rollback.
+            actions=(Journaled(Command(("alternatives", "--set", alternative.name, alternative.postfix)),
+                               (Undo(f"make {current} the {alternative.name} alternative again",
+                                     Command(("alternatives", "--set", alternative.name, current)).render()),)),),
             effect=lambda f, p=ctx.platform: predict_mta(f, p),
         )
 

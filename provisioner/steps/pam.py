@@ -38,7 +38,7 @@ from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, all
 from provisioner.probes import FactSpec, Probe
 from provisioner.platforms import union_paths
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, SetAttributes, WriteFile
+from provisioner.model import Change, CreateGroup, Facts, FileState, SetAttributes, WriteFile
 from provisioner.steps.accounts import create_group, in_group, join_group, leave_group
 from provisioner.steps.base import Context, Step, StepError
 from provisioner.steps.files import unified_diff, write_change
@@ -155,7 +155,7 @@ class Pam(Step):
                 Change(
                     step=self.name,
                     summary=f"create group {group}",
-                    actions=(Command(("groupadd", group)),),
+                    actions=(CreateGroup(group),),
                     effect=lambda f: create_group(f, group),
                 )
             )

@@ -10,8 +10,9 @@ These concerns, one Change each:
   a reload is enough, no restart.
 * another smtpd.conf that Cyrus finds first (``smtpd_sasl_conf_shadows``: on
   EL, /usr/lib64/sasl2, where earlier versions of this tool wrote it) is
-  moved aside to its ``.provisioner.bak``, after ours is written, so that
-  smtpd always finds a right file and a rollback can put it back.
+  moved aside into the run's journal (removed, its copy journaled), after
+  ours is written, so that smtpd always finds a right file and a rollback
+  can put it back.
 * saslauthd's settings (``/etc/default/saslauthd`` on Debian,
   ``/etc/sysconfig/saslauthd`` on EL) are shell-variable files shipped by the
   package. They are edited in place: comments and other variables stay, a
@@ -39,7 +40,7 @@ from provisioner.desired import SMTPD_CONF
 from provisioner.probes import FactSpec
 from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, FileState, backup_path
+from provisioner.model import Change, Command, FileState, RemoveFile
 from provisioner.platforms import union_paths
 from provisioner.steps.accounts import in_group, join_group
 from provisioner.steps.base import Context, Step
@@ -104,7 +105,8 @@ class Sasl(Step):
             changes.append(Change(
                 step=self.name,
                 summary=f"move {path} aside (read before {conf}; {why})",
-                actions=(Command(("mv", "-f", path, backup_path(path))),),
+                # The run's journal keeps it: a rollback puts it back, nothing is left beside it.
+                actions=(RemoveFile(path),),
                 notify=frozenset({"postfix:reload"}),
                 writes=(path,),
                 effect=lambda f, path=path: f.with_file(FileState(path)),

@@ -3,7 +3,10 @@
 Runs last. Earlier steps only notify ("postfix:restart", "postfix:reload",
 "saslauthd:restart"); here each service gets at most one restart or reload,
 and Postfix's only after `postfix check` passes. A failed check fails the
-step, and the engine then restores the files this run rewrote.
+step, and the engine rolls the run back. Each service's state before the
+run is recorded by the platform's commands (``Platform.enable``,
+``restart``, ``reload``, ``disable_now``), so that a rollback brings it
+back there, with the restored configuration.
 
 Whether a daemon runs is read from the process table, not from systemd
 alone: on Debian 12 `postfix.service` is a wrapper that stays "active" while
@@ -21,13 +24,12 @@ from __future__ import annotations
 from provisioner.desired import SERVICES
 from provisioner.probes import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
-from provisioner.model import Change, Facts, ServiceState, Shell
+from provisioner.model import Change, Facts, ServiceState
 from provisioner.platforms import ALL
+from provisioner.platforms.base import DAEMONS
 from provisioner.steps.base import Context, Step
 
 PROCESS_PROBE = "services_processes"
-# Process name of each service's daemon.
-DAEMONS = {"postfix": "master", "saslauthd": "saslauthd"}
 
 
 def running(facts: Facts, service: str) -> bool:
@@ -54,10 +56,6 @@ def _mark(service: str, enabled: bool | None = None, active: bool | None = None)
     return effect
 
 
-def _literal(rendered: str) -> str:
-    return rendered.replace("{", "{{").replace("}", "}}")
-
-
 class Services(Step):
     name = "services"
 
@@ -75,29 +73,6 @@ class Services(Step):
                 ),
             ),
         )
-
-    def recovery(self, initial: Facts, platform) -> tuple:
-        """After a failure and the rollback of the files: put back in service what ran before.
-
-        A running Postfix is reloaded (no downtime; it may have loaded the
-        configuration that was just rolled back); a stopped one is restarted.
-        saslauthd is restarted only if it stopped.
-        """
-        actions = []
-        for service in SERVICES:
-            if not running(initial, service):
-                continue
-            when_running = platform.reload(service).render() if service == "postfix" else "true"
-            restart = platform.restart(service).render()
-            actions.append(
-                Shell(
-                    # Rendered commands are already quoted; braces escaped for format().
-                    "if pgrep -x {0} >/dev/null 2>&1; then " + _literal(when_running) + "; else "
-                    + _literal(restart) + "; fi",
-                    (DAEMONS[service],),
-                )
-            )
-        return tuple(actions)
 
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts

@@ -34,7 +34,7 @@ from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, p
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY, dh_params_file
 from provisioner.probes import FactSpec, Probe
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, Shell, backup_path
+from provisioner.model import Change, Facts, FileState, MakeDirectory, SelfSignedCertificate
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError
 from provisioner.steps.files import attributes_change, write_change
@@ -139,26 +139,11 @@ def file_digest(state: FileState) -> str | None:
     return None
 
 
-def generate_action(hostname: str, days: int, platform: Platform) -> Shell:
-    """openssl req on the host, into a private temporary directory, then moved in place.
-
-    The key is made under umask 077 and never leaves the host. Old files are
-    kept as backups (rollback), and a failed openssl leaves the old pair intact.
-    """
-    args = [TLS_DIR, str(days), f"/CN={hostname}", TLS_KEY, TLS_CERT, backup_path(TLS_KEY), backup_path(TLS_CERT)]
-    addext = ""
-    if platform.openssl_has_addext:
-        args.append(f"subjectAltName=DNS:{hostname}")
-        addext = " -addext {7}"
-    return Shell(
-        "( umask 077 && _d=$(mktemp -d {0}/.selfsigned.XXXXXX) && "
-        "if openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days {1} -subj {2}" + addext + " "
-        "-keyout \"$_d/key.pem\" -out \"$_d/cert.pem\" 2>\"$_d/log\"; then :; "
-        "else cat \"$_d/log\" >&2; rm -rf \"$_d\"; exit 1; fi && "
-        "chown root:root \"$_d/key.pem\" \"$_d/cert.pem\" && chmod 600 \"$_d/key.pem\" && chmod 644 \"$_d/cert.pem\" && "
-        "{{ [ ! -e {3} ] || cp -p {3} {5}; }} && {{ [ ! -e {4} ] || cp -p {4} {6}; }} && "
-        "mv -f \"$_d/key.pem\" {3} && mv -f \"$_d/cert.pem\" {4} && rm -rf \"$_d\" )",
-        tuple(args),
+def generate_action(hostname: str, days: int, platform: Platform) -> SelfSignedCertificate:
+    """openssl req on the host, into a private temporary directory, then moved in place (see the action)."""
+    return SelfSignedCertificate(
+        directory=TLS_DIR, key=TLS_KEY, cert=TLS_CERT, subject=f"/CN={hostname}", days=days,
+        san=f"subjectAltName=DNS:{hostname}" if platform.openssl_has_addext else None,
     )
 
 
@@ -234,7 +219,7 @@ def _directory(facts: Facts, step: str) -> list[Change]:
         return [Change(
             step=step,
             summary=f"create directory {TLS_DIR} (mode 755, root:root)",
-            actions=(Command(("install", "-d", "-m", "755", "-o", "root", "-g", "root", TLS_DIR)),),
+            actions=(MakeDirectory(TLS_DIR),),
             effect=effect,
         )]
     dir_state = FileState(TLS_DIR, exists=True, mode=state["mode"], owner=state["owner"], group=state["group"])

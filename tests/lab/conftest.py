@@ -6,6 +6,8 @@ not depend on each other's leftovers:
   lab4  Debian 13: fresh -> planned -> provisioned -> converged -> drifted -> repaired (together)
   lab2  fail-closed: verify fails, port 25 stays shut to outsiders
   lab3  transport: host keys, unreachable hosts, bad input; testinfra
+  lab5  Debian 12, faults: failed first runs, a reboot, each step failing in turn, locks, interrupts,
+        timeouts, a dropped link (test_fault_fresh_host.py, then test_faults.py)
 Set PROVISIONER_KEEP_LAB=1 to leave the hosts up after the run, and
 PROVISIONER_REUSE_LAB=1 to start from them instead of fresh hosts (when iterating).
 """
@@ -24,7 +26,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Each lab host's Debian suite, lab1 first; the mission runs on one host of each.
-SUITES = ("bookworm", "bookworm", "bookworm", "trixie")
+SUITES = ("bookworm", "bookworm", "bookworm", "trixie", "bookworm")
 MISSION_HOSTS = ("lab1", "lab4")
 
 

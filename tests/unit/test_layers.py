@@ -23,8 +23,10 @@ PACKAGE = ROOT / "provisioner"
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plain data and pure helpers: what facts, vars and changes are.
-    ("model", ("provisioner", "provisioner.model", "provisioner.vars", "provisioner.certs", "provisioner.keyedit",
-               "provisioner.validation", "provisioner.redaction")),
+    # (actions: what a change runs on the host; journal and holder: the host-side shell code of a run)
+    ("model", ("provisioner", "provisioner.model", "provisioner.actions", "provisioner.journal", "provisioner.holder",
+               "provisioner.vars",
+               "provisioner.certs", "provisioner.keyedit", "provisioner.validation", "provisioner.redaction")),
     # Probes, and facts gathered in one script (through a callable: no transport here).
     ("probes", ("provisioner.probes",)),
     # What differs between OS families, as data.
@@ -34,8 +36,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Pure checks: facts in, changes out.
     ("steps", ("provisioner.steps",)),
     # Everything that reads the user's files or talks to a host.
-    ("io", ("provisioner.inventory", "provisioner.credentials", "provisioner.transport", "provisioner.verify",
-            "provisioner.inputfiles", "provisioner.sshconfig")),
+    ("io", ("provisioner.inventory", "provisioner.credentials", "provisioner.transport", "provisioner.hostlock",
+            "provisioner.verify", "provisioner.inputfiles", "provisioner.sshconfig")),
     # One run: facts, steps, apply, verify, rollback.
     ("engine", ("provisioner.engine",)),
     # The operations behind the commands, and their rendering.

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import MAIN_CF
-from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState, apply_effects
+from provisioner.model import Facts, FileState, Journaled, OsRelease, ServiceState, UserState, apply_effects
 from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.main_cf import MainCf
 from provisioner.steps.packages import Packages, predict_install, predict_remove
 
 from .conftest import context, mail_vars
+from .journal_harness import Run
 
 DEBIAN_OS = OsRelease(id="debian", version_id="12")
 EL7_OS = OsRelease(id="centos", version_id="7", id_like=("rhel", "fedora"))
@@ -244,39 +245,63 @@ def test_fact_spec_covers_every_family():
     assert "postfix@-" in spec.services
 
 
-def test_debian_install_keeps_services_stopped_and_cleans_up():
-    preseed, install = DEBIAN12.install(("postfix", "sasl2-bin"))
+def test_debian_install_keeps_services_stopped_with_a_policy_rc_d_of_its_own():
+    preseed, policy, configure, update, install, revert = DEBIAN12.install(("postfix", "sasl2-bin"))
     assert "postfix/main_mailer_type select No configuration" in preseed.render()
-    text = install.render()
-    assert text.index("exit 101") < text.index("apt-get install") < text.index("rm -f /usr/sbin/policy-rc.d")
-    assert text.endswith("[ $_rc -eq 0 ]")
+    assert policy.describe() == "write /usr/sbin/policy-rc.d (mode 755, root:root)" and "exit 101" in policy.content
+    assert "provisioner" in policy.content  # marked: a leftover is never taken for the admin's
+    assert "dpkg --configure -a" in configure.render()
+    assert install.describe().endswith("--force-confold postfix sasl2-bin")
+    assert revert.describe() == "put back /usr/sbin/policy-rc.d as it was before this run"
 
 
-def _run_install(tmp_path: Path, apt_status: int) -> tuple[int, bool]:
-    """Run the Debian install action as the engine does (under `set -e`), with a fake apt-get and policy-rc.d in tmp."""
+def _install(tmp_path: Path, apt_status: int, admin_policy: str | None = None):
+    """The Debian install actions as a step script, with a fake apt-get that reports what policy-rc.d said."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "apt-get"
-    fake.write_text(f"#!/bin/sh\nexit {apt_status}\n")
-    fake.chmod(0o755)
     policy = tmp_path / "policy-rc.d"
-    script = "set -e\n" + DEBIAN12.install(("postfix",))[1].render().replace("/usr/sbin/policy-rc.d", str(policy)) + "\n"
-    result = subprocess.run(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    return result.returncode, policy.exists()
+    seen = tmp_path / "seen"
+    for name in ("debconf-set-selections", "dpkg"):
+        (bin_dir / name).write_text("#!/bin/sh\ncat >/dev/null 2>&1 || true\nexit 0\n")
+    (bin_dir / "apt-get").write_text(
+        f"#!/bin/sh\nif [ \"$1\" = install ]; then {policy} >/dev/null 2>&1; echo $? > {seen}; exit {apt_status}; fi\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    if admin_policy is not None:
+        policy.write_text(admin_policy)
+        policy.chmod(0o755)
+    run = Run(tmp_path / "host")
+    # Without the service records (Journaled.before): they would ask this machine's own service manager.
+    actions = [a.action if isinstance(a, Journaled) else a for a in DEBIAN12.install(("postfix",))]
+    body = "\n".join(a.render() for a in actions).replace("/usr/sbin/policy-rc.d", str(policy))
+    result = run.step(f"PATH={bin_dir}:$PATH\n" + body)
+    return run, result, policy, seen
 
 
-def test_debian_install_removes_policy_rc_d_after_a_good_install(tmp_path):
-    assert _run_install(tmp_path, 0) == (0, False)
+def test_debian_install_refuses_service_starts_during_the_install_and_removes_its_policy_after(tmp_path):
+    run, result, policy, seen = _install(tmp_path, 0)
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().strip() == "101"  # every start refused while the packages went in
+    assert not policy.exists()
+    run.close()
 
 
-def test_debian_install_removes_policy_rc_d_after_a_failed_install(tmp_path):
-    status, left = _run_install(tmp_path, 100)
-    assert status != 0
-    assert not left
+def test_a_failed_install_is_rolled_back_to_no_policy_rc_d(tmp_path):
+    run, result, policy, _ = _install(tmp_path, 100)
+    assert result.returncode != 0
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert not policy.exists()
+    run.close()
 
 
-def test_debian_install_puts_back_a_policy_rc_d_the_host_had(tmp_path):
-    (tmp_path / "policy-rc.d").write_text("#!/bin/sh\n# the admin's own\nexit 0\n")
-    status, left = _run_install(tmp_path, 100)
-    assert status != 0 and left
-    assert "the admin's own" in (tmp_path / "policy-rc.d").read_text()
+def test_the_admins_policy_rc_d_comes_back_after_the_install_and_after_a_rollback(tmp_path):
+    admin = "#!/bin/sh\n# the admin's own\nexit 0\n"
+    run, result, policy, seen = _install(tmp_path / "good", 0, admin) if (tmp_path / "good").mkdir() is None else None
+    assert result.returncode == 0 and seen.read_text().strip() == "101"
+    assert policy.read_text() == admin
+    run.close()
+    run, result, policy, _ = _install(tmp_path / "bad", 100, admin) if (tmp_path / "bad").mkdir() is None else None
+    assert result.returncode != 0
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert policy.read_text() == admin and oct(policy.stat().st_mode & 0o777) == "0o755"
+    run.close()

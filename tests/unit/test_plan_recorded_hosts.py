@@ -16,6 +16,8 @@ from .conftest import lab_vars, recorded_host
 # The changes `invoke provision` made on each recorded fresh host (lab1), in order.
 DEBIAN13_FRESH_RUN = [
     ('firewall_lockdown', 'install nftables, then lock down inbound 25, 465, 587 except from 10.200.1.1 (nftables)'),
+    ('firewall_lockdown', 'keep the lockdown across reboots (provisioner-lockdown.service, loaded before the network '
+                          'and Postfix)'),
     ('packages', 'install postfix, sasl2-bin, libsasl2-modules, openssl'),
     ('main_cf', 'create /etc/postfix/main.cf with 39 managed keys'),
     ('sasl', 'write /etc/postfix/sasl/smtpd.conf'),
@@ -44,6 +46,8 @@ DEBIAN13_FRESH_RUN = [
 
 DEBIAN12_FRESH_RUN = [
     ('firewall_lockdown', 'install nftables, then lock down inbound 25, 465, 587 except from 10.200.1.1 (nftables)'),
+    ('firewall_lockdown', 'keep the lockdown across reboots (provisioner-lockdown.service, loaded before the network '
+                          'and Postfix)'),
     ('packages', 'install postfix, sasl2-bin, libsasl2-modules'),
     ('main_cf', 'create /etc/postfix/main.cf with 39 managed keys'),
     ('sasl', 'write /etc/postfix/sasl/smtpd.conf'),

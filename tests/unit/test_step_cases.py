@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.probes.recorded import facts_from_dict
-from provisioner.model import WriteFile
+from provisioner.model import Journaled, WriteFile
 from provisioner.platforms import UnsupportedPlatform
 from provisioner.steps import ALL_STEPS
 from provisioner.steps.base import Context, StepError, merge_specs
@@ -41,6 +41,11 @@ def _param(path: Path):
     reason = json.loads(path.read_text()).get("xfail")
     marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
     return pytest.param(path, marks=marks, id=f"{path.parent.name}/{path.stem}")
+
+
+def unwrapped(action):
+    """The action itself, without the journal bookkeeping before it."""
+    return action.action if isinstance(action, Journaled) else action
 
 
 def plan_case(case: dict):
@@ -75,7 +80,8 @@ def test_step_case(case_path: Path) -> None:
         entry = {
             "summary": change.summary,
             "actions": [action.describe() for action in change.actions],
-            "files": {a.path: a.content for a in change.actions if isinstance(a, WriteFile) and not a.secret},
+            "files": {a.path: a.content for a in map(unwrapped, change.actions)
+                      if isinstance(a, WriteFile) and not a.secret},
         }
         got.append(entry)
     expected = case["expected"]

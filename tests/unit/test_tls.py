@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.model import Facts, FileState, SetAttributes, WriteFile
+from provisioner.model import Facts, FileState, SelfSignedCertificate, SetAttributes, WriteFile
 from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps import tls
 from provisioner.steps.base import Context, StepOptions
@@ -32,6 +32,7 @@ from provisioner.steps.tls import (
     renewal_reason,
 )
 
+from .journal_harness import Run
 from .conftest import mail_vars
 
 UTC = dt.timezone.utc
@@ -225,22 +226,45 @@ def test_generate_action_quotes_and_follows_openssl_capabilities():
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None or os.geteuid() != 0, reason="needs openssl and root (chown)")
-def test_generate_action_really_makes_a_matching_pair(tmp_path, monkeypatch):
-    paths = {"TLS_DIR": str(tmp_path), "TLS_KEY": str(tmp_path / "key.pem"), "TLS_CERT": str(tmp_path / "cert.pem")}
-    for name, value in paths.items():
-        monkeypatch.setattr(tls, name, value)
-    (tmp_path / "cert.pem").write_text("old cert\n")
-    script = tls.generate_action("mail.example.test", 30, DEBIAN12).render()
-    subprocess.run(["sh", "-ec", script], check=True, capture_output=True)
-    info = cert_info((tmp_path / "cert.pem").read_text())
+def test_generate_action_really_makes_a_matching_pair_and_the_journal_keeps_the_old_one(tmp_path):
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    (tls_dir / "cert.pem").write_text("old cert\n")
+    (tls_dir / "cert.pem").chmod(0o640)
+    run = Run(tmp_path / "host")
+    action = SelfSignedCertificate(directory=str(tls_dir), key=str(tls_dir / "key.pem"), cert=str(tls_dir / "cert.pem"),
+                                   subject="/CN=mail.example.test", days=30, san="subjectAltName=DNS:mail.example.test")
+    assert run.step(action.render()).returncode == 0
+    info = cert_info((tls_dir / "cert.pem").read_text())
     assert info.names == ("mail.example.test",) and info.self_signed
-    assert oct((tmp_path / "key.pem").stat().st_mode & 0o777) == "0o600"
-    assert oct((tmp_path / "cert.pem").stat().st_mode & 0o777) == "0o644"
-    assert (tmp_path / "cert.pem.provisioner.bak").read_text() == "old cert\n"
-    assert not list(tmp_path.glob(".selfsigned.*"))
-    probe = KEY_PROBE.script.replace(TLS_KEY, paths["TLS_KEY"])
+    assert oct((tls_dir / "key.pem").stat().st_mode & 0o777) == "0o600"
+    assert oct((tls_dir / "cert.pem").stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in tls_dir.iterdir()) == ["cert.pem", "key.pem"]  # no backup, no temporary dir
+    probe = KEY_PROBE.script.replace(TLS_KEY, str(tls_dir / "key.pem"))
     out = subprocess.run(["sh", "-c", probe], capture_output=True, text=True, check=True).stdout
     assert parse_key_public(out) == info.public_key_sha256
+    # The old certificate is in the run's own journal (0600), and comes back on rollback; the new key goes.
+    backups = list((run.dir / "files").iterdir())
+    assert [b.read_text() for b in backups] == ["old cert\n"] and oct(backups[0].stat().st_mode & 0o777) == "0o600"
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert (tls_dir / "cert.pem").read_text() == "old cert\n" and oct((tls_dir / "cert.pem").stat().st_mode) == "0o100640"
+    assert not (tls_dir / "key.pem").exists()
+    run.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_a_failing_openssl_leaves_the_old_pair_and_no_temporary_directory(tmp_path):
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    (tls_dir / "cert.pem").write_text("old cert\n")
+    run = Run(tmp_path / "host")
+    action = SelfSignedCertificate(directory=str(tls_dir), key=str(tls_dir / "key.pem"), cert=str(tls_dir / "cert.pem"),
+                                   subject="not-a-subject", days=30)
+    result = run.step(action.render())
+    assert result.returncode != 0 and "subject" in result.stderr.lower()
+    assert sorted(p.name for p in tls_dir.iterdir()) == ["cert.pem"]
+    assert (tls_dir / "cert.pem").read_text() == "old cert\n"
+    run.close()
 
 
 def test_now_option():

@@ -66,6 +66,10 @@ class Backend:
         """The state after ``lockdown``."""
         raise NotImplementedError
 
+    def persists(self, state: FirewallState, platform: Platform, facts: Facts) -> bool:
+        """Whether the lockdown's rules come back at boot on their own (else persist.py loads them)."""
+        return False
+
     def unlock(self, state: FirewallState, platform: Platform, facts: Facts) -> tuple[Action, ...]:
         """Remove this mechanism's lockdown, if the host has one."""
         raise NotImplementedError
@@ -135,6 +139,9 @@ class Firewalld(Backend):
     def predict(self, state: FirewallState, ctrl: str) -> FirewallState:
         wanted = desired_direct(ctrl)
         return state.replace(direct_runtime=wanted, direct_permanent=wanted)
+
+    def persists(self, state: FirewallState, platform: Platform, facts: Facts) -> bool:
+        return True  # the permanent configuration
 
     def unlock(self, state: FirewallState, platform: Platform, facts: Facts) -> tuple[Action, ...]:
         actions: list[Action] = []
@@ -234,7 +241,7 @@ def iptables_lockdown(binary: str, allowed: str | None) -> tuple[Action, ...]:
             Command((binary, "-I", CHAIN, "1", "-s", allowed, "-p", "tcp", "-m", "multiport", "--dports", PORT_LIST,
                      "-j", "ACCEPT"))
         )
-    actions.append(Shell(f"{binary} -S INPUT | grep -qx -e '-A INPUT -j {CHAIN}' || {binary} -I INPUT 1 -j {CHAIN}"))
+    actions.append(Shell(f"if ! {binary} -S INPUT | grep -qx -e '-A INPUT -j {CHAIN}'; then {binary} -I INPUT 1 -j {CHAIN}; fi"))
     return tuple(actions)
 
 
@@ -255,9 +262,9 @@ def open_chain_actions(binary: str, ports: frozenset[int]) -> tuple[Action, ...]
         # `-S INPUT` starts with the policy line, so the lockdown jump's line
         # number is the rule position right after it.
         Shell(
-            f"{binary} -S INPUT | grep -qx -e '-A INPUT -j {OPEN_CHAIN}' || {binary} -I INPUT "
-            f"\"$({binary} -S INPUT | grep -n -x -e '-A INPUT -j {CHAIN}' | head -n 1 | cut -d: -f1 | grep . || echo 1)\" "
-            f"-j {OPEN_CHAIN}"
+            f"if ! {binary} -S INPUT | grep -qx -e '-A INPUT -j {OPEN_CHAIN}'; then "
+            f"_at=$({binary} -S INPUT | grep -n -x -e '-A INPUT -j {CHAIN}' | head -n 1 | cut -d: -f1); "
+            f"if [ -z \"$_at\" ]; then _at=1; fi; {binary} -I INPUT \"$_at\" -j {OPEN_CHAIN}; fi"
         ),
     )
 
@@ -278,6 +285,9 @@ class Iptables(Backend):
     def _save(binaries, state: FirewallState) -> list[Action]:
         """`service X save` where X's service is enabled: the rules it loads at boot are then ours too."""
         return [Command(("service", b, "save")) for b in binaries if b in state.saved_by_service]
+
+    def persists(self, state: FirewallState, platform: Platform, facts: Facts) -> bool:
+        return all(binary in state.saved_by_service for binary in self.binaries(state))
 
     def label(self, state: FirewallState) -> str:
         return "iptables and ip6tables" if "ip6tables" in state.tools else "iptables"

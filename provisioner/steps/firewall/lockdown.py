@@ -7,9 +7,10 @@ import ipaddress
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.probes import FactSpec
 from provisioner.model import Change
-from provisioner.steps.base import Context, Step, StepError
+from provisioner.steps.base import Context, Step, StepError, merge_specs
 from provisioner.steps.firewall.backends import mechanism
-from provisioner.steps.firewall.state import PORT_WORDS, firewall_facts, firewall_state, with_state
+from provisioner.steps.firewall.persist import keep_across_reboots, persistence_facts
+from provisioner.steps.firewall.state import PORT_WORDS, FirewallState, firewall_facts, firewall_state, with_state
 from provisioner.vars import MailVars
 
 
@@ -57,7 +58,7 @@ class FirewallLockdown(Step):
     name = "firewall_lockdown"
 
     def needs(self, vars: MailVars) -> FactSpec:
-        return firewall_facts()
+        return merge_specs([firewall_facts(), persistence_facts()])
 
     def check(self, ctx: Context) -> list[Change]:
         facts, platform = ctx.facts, ctx.platform
@@ -110,6 +111,11 @@ class FirewallLockdown(Step):
                         )
                     )
                     state = backend.predict(state, ctrl)
+            if not backend.persists(state, platform, facts):
+                rules = backend.lockdown(FirewallState(tools=state.tools), ctrl, platform, facts)
+                change = keep_across_reboots(self.name, facts, platform, rules)
+                if change:
+                    changes.append(change)
         if backend is not None:
             # Where the host's own stock firewall closes the mail ports, open
             # them, behind the lockdown (see the package's docstring).
