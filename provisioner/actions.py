@@ -5,7 +5,7 @@ it (what the plan and the recorded cases show). ``render()`` is what the
 host runs: one plain command per line, so that ``set -e`` stops the script
 at the first failing one (no ``a && b`` chain, whose failing head would not
 stop it), preceded by the journal call that records how to undo it (the
-functions of ``provisioner.journal.LIBRARY``, sourced by every step script).
+functions of ``provisioner.journal.LIBRARY`` (provisioner/journal.sh), sourced by every step script).
 
 - a file is copied into the run's journal before it is replaced or removed;
   a new one is written to a temporary file beside it, which is removed if
