@@ -5,6 +5,7 @@ not depend on each other's leftovers:
   lab1  fresh -> planned -> provisioned -> converged -> drifted -> repaired
   lab2  fail-closed: verify fails, port 25 stays shut to outsiders
   lab3  transport: host keys, unreachable hosts, bad input
+  lab4  the drift catalogue (test_drift_catalogue.py) and make drift-fuzz
 Set PROVISIONER_KEEP_LAB=1 to leave the hosts up after the run, and
 PROVISIONER_REUSE_LAB=1 to start from them instead of fresh hosts (when iterating).
 """
@@ -38,7 +39,7 @@ def lab():
 
     if not os.environ.get("PROVISIONER_REUSE_LAB"):
         down()  # every session starts from fresh hosts
-    lab = up(hosts=3)
+    lab = up(hosts=4)
     yield lab
     if not os.environ.get("PROVISIONER_KEEP_LAB"):
         down()
@@ -61,7 +62,8 @@ def invoke(*args: str, env: dict | None = None, tmp: Path | None = None, json_re
     if json_report and tmp is not None:
         report_path = tmp / f"report-{len(list(tmp.glob('report-*.json')))}.json"
         argv += ["--json", str(report_path)]
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, errors="replace",
+                          env={**os.environ, **(env or {})}, timeout=900)
     report = json.loads(report_path.read_text()) if report_path and report_path.exists() else None
     return Outcome(proc.returncode, proc.stdout + proc.stderr, report)
 
