@@ -39,6 +39,7 @@ from drift.probes import FINGERPRINT, RAW, SNAPSHOT_PATHS, content, without_link
 
 KINDS = {
     "mutation-no-op": "the mutation changed nothing on the host (a broken test, not a finding)",
+    "mutation-failed": "the mutation's shell failed on the host (a broken test, not a finding)",
     "not-detected": "the dry run exits 0: the drift is not seen",
     "false-drift": "the dry run plans changes for something that is not drift",
     "not-refused": "a drift the tool must refuse is planned (dry run exit 2) or applied",
@@ -230,12 +231,17 @@ class DriftHost:
     def _mutate(self, mutations: list[Mutation], report: CaseReport) -> None:
         raw = RAW.format(files=" ".join(MANAGED_FILES))
         before = self.raw()
-        for mutation in mutations:
+        # Packages go last: removing Postfix takes newaliases and postmap, which other mutations use.
+        for mutation in sorted(mutations, key=lambda m: m.area == "packages"):
             # The mutation in a subshell of its own (set -e), then the state after it, in one round trip.
-            after = self.sh("(\nset -e\n" + render(mutation.shell, self.values) + "\n) || exit 97\n" + raw)
-            if content(after) == content(before):
+            script = "(\nset -e\n" + render(mutation.shell, self.values) + "\n) || exit 97\n" + raw
+            result = ssh(self.lab, self.name, script, check=False)
+            if result.returncode != 0:
+                report.problems.append(Problem("mutation-failed", f"{mutation.id}: {result.stderr.strip()[-300:]}"))
+                return
+            if content(result.stdout) == content(before):
                 report.problems.append(Problem("mutation-no-op", f"{mutation.id}: the host did not change"))
-            before = after
+            before = result.stdout
 
     def _plan_problems(self, mutations: list[Mutation], planned: list[tuple[str, str]]) -> list[Problem]:
         problems = []

@@ -6,6 +6,13 @@ from drift.model import (
     MARKER, Mutation, NEVER, NOT_DETECTED, PLAN_DIFFERS, RELOAD, RESTART_SASLAUTHD, RUN_FAILED, SASLAUTHD,
 )
 
+
+def _gone(daemon: str) -> str:
+    """Waits (up to 5 s) for the daemon to exit: `systemctl stop` can return while it is still going."""
+    return (f"for _i in $(seq 50); do pgrep -x {daemon} >/dev/null || break; sleep 0.1; done; "
+            f"! pgrep -x {daemon} >/dev/null")
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     # ------------------------------------------------------------ packages
     Mutation(
@@ -59,16 +66,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         mentions=(("packages", "install sasl2-bin"),), touches=("pkg/sasl2-bin", "saslauthd/#service")),
     # ------------------------------------------------------------ services
     Mutation(
-        "svc.stop_postfix", "services", "stop", "systemctl stop postfix", "repair", "Started.",
+        "svc.stop_postfix", "services", "stop", f"systemctl stop postfix && {_gone('master')}", "repair", "Started.",
         plan=(("services", "start postfix"),), mentions=(("services", "start postfix"),),
         touches=("postfix/#service",)),
     Mutation(
         "svc.kill_master", "services", "stop (the daemon dies, the unit stays active)",
-        "kill -9 $(pgrep -x master) && sleep 0.5", "repair", "Started (the process table is the truth).",
+        f"kill -9 $(pgrep -x master) && {_gone('master')}", "repair", "Started (the process table is the truth).",
         plan=(("services", "start postfix"),), mentions=(("services", "start postfix"),),
         touches=("postfix/#service",)),
     Mutation(
-        "svc.stop_saslauthd", "services", "stop", "systemctl stop saslauthd", "repair", "Started.",
+        "svc.stop_saslauthd", "services", "stop", f"systemctl stop saslauthd && {_gone('saslauthd')}", "repair",
+        "Started.",
         plan=(("services", "start saslauthd"),), mentions=(("services", "start saslauthd"),),
         touches=("saslauthd/#service",)),
     Mutation(
@@ -82,7 +90,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         plan=(("services", "enable saslauthd at boot"),), mentions=(("services", "enable saslauthd at boot"),),
         touches=("saslauthd/#service",)),
     Mutation(
-        "svc.mask_postfix", "services", "mask", "systemctl mask --quiet postfix && systemctl stop postfix", "repair",
+        "svc.mask_postfix", "services", "mask",
+        f"systemctl mask --quiet postfix && systemctl stop postfix && {_gone('master')}", "repair",
         "Unmasked, enabled at boot and started.",
         mentions=(("services", "postfix at boot"), ("services", "start postfix")),
         touches=("postfix/#service",), undo="systemctl unmask --quiet postfix", solo=True,
