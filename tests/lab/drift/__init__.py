@@ -44,7 +44,8 @@ PLANTS = (
     Plant("main.cf comment and key", MAIN_CF,
           "printf '\\n# admin: the scanner needs bigger mails (ticket 4711)\\nmessage_size_limit = 20480000\\n' "
           f">> {MAIN_CF}",
-          f"grep -qx '# admin: the scanner needs bigger mails (ticket 4711)' {MAIN_CF} && "
+          # CR-blind, like Postfix: main_cf.crlf is not drift, and may be combined with others.
+          f"tr -d '\\r' < {MAIN_CF} | grep -qx '# admin: the scanner needs bigger mails (ticket 4711)' && "
           "[ \"$(postconf -h message_size_limit)\" = 20480000 ]"),
     Plant("master.cf service", MASTER_CF,
           "printf 'scanner   unix  -       -       y       -       2       smtp\\n"
