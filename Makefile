@@ -1,6 +1,6 @@
-# Bootstrap and entry points. Everything real lives in tasks.py / provisioner/.
+# Bootstrap and entry points. Everything real lives in tasks.py, provisioner/ and tooling/.
 #   make bootstrap   host checks, system packages (only if missing), .venv
-#   make demo|test|drift-fuzz|bench|lab-up|lab-down
+#   make demo|test|test-faults|drift-fuzz|bench|lab-up|lab-down
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -12,7 +12,7 @@ HOST_TOOLS := systemd-nspawn:systemd-container mmdebstrap:mmdebstrap ip:iproute2
 
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
-.PHONY: bootstrap host-check host-packages demo test drift-fuzz bench lab-up lab-down
+.PHONY: bootstrap host-check host-packages demo test test-faults drift-fuzz bench lab-up lab-down
 
 bootstrap: $(VENV)/.stamp
 
@@ -44,8 +44,14 @@ $(VENV)/.stamp: pyproject.toml | host-packages
 demo: bootstrap
 	$(VENV)/bin/invoke demo
 
+# pytest's testpaths (pyproject.toml): tests/unit, tooling/tests, tests/lab; the longer fault cases
+# (marked faults_full) run in make test-faults.
 test: bootstrap
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -m "not faults_full"
+
+# Every fault of docs/reliability.md injected for real on lab hosts, with the time each case took.
+test-faults: bootstrap
+	$(VENV)/bin/python -m pytest -q --durations=0 tests/lab/test_fault_fresh_host.py tests/lab/test_faults.py
 
 # Random combinations of three drift catalogue mutations on a lab host (not part of `make test`).
 # Combination k uses the seed SEED+k: a failing one runs again with SEED=<its seed> N=1.

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import json
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 from provisioner import credentials, inventory, report
-from provisioner.facts.serialize import facts_to_dict
-from provisioner.inventory import Host, InventoryError
+from provisioner.arguments import check_output_path, parse_forks
+from provisioner.probes.recorded import facts_to_dict
+from provisioner.inventory import Host
+from provisioner.redaction import Redactor
+from provisioner.validation import InputError
 from provisioner.model import Facts, Shell
 from provisioner.platforms import Platform
-from provisioner.facts import FactError, gather_with_raw
+from provisioner.probes import FactError, gather_with_raw
 from provisioner.steps.base import StepError
-from provisioner.runner import EXIT_FAILED, EXIT_OK, RunOptions, fact_spec, run
+from provisioner.engine.control import RunControl
+from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, RunOptions, run
+from provisioner.engine.walk import fact_spec
 from provisioner.steps import ALL_STEPS
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
+from provisioner.verify import Credentials, VerifyTarget
+from provisioner.verify import verify as verify_smtp
+
+
+def _load(inventory_path: str) -> inventory.Inventory:
+    if not inventory_path:
+        raise InputError("--inventory: the path is empty")
+    return inventory.load(inventory_path)
 
 
 def _select(inventory_path: str, hosts: list[str], group: str | None, all_hosts: bool) -> list[Host]:
-    inv = inventory.load(inventory_path)
+    inv = _load(inventory_path)
     return inv.select(hosts, group, all_hosts)
 
 
@@ -33,8 +48,7 @@ def verify_ports(host: Host) -> tuple[int, ...]:
 
 def mailbox_reader(conn: HostConnection, host: Host):
     """Read a local mailbox over the existing SSH session (for the local-delivery check)."""
-    address = host.vars.verify_local_delivery or ""
-    user = host.vars.virtual_aliases.get(address, address.split("@", 1)[0])
+    user = host.vars.local_mailbox or ""  # an account name: the inventory checked it
 
     def read(token: str) -> str:
         result = conn.run_script(
@@ -47,8 +61,6 @@ def mailbox_reader(conn: HostConnection, host: Host):
 
 
 def verify_target(host: Host, conn: HostConnection | None):
-    from provisioner.verify import Credentials, VerifyTarget
-
     creds = credentials.load(host.name, host.vars.verify_credentials_file)
     member = Credentials(creds.user, creds.password) if creds.user and creds.password else None
     outsider = (
@@ -57,10 +69,14 @@ def verify_target(host: Host, conn: HostConnection | None):
         else None
     )
     if member is None or outsider is None:
+        env = ", ".join(credentials.ENV.values())
+        file = host.vars.verify_credentials_file
+        missing = ", ".join(key for key in credentials.KEYS if not getattr(creds, key))
+        hint = f"{file} gives no {missing} for this host (or set {env})" if file else \
+            f"set verify_credentials_file in the inventory, or {env}"
         raise credentials.CredentialsError(
             f"{host.name}: verify needs a mail user in {host.vars.mail_group} and a real account outside it "
-            f"(to prove the group restriction): set verify_credentials_file in the inventory, or "
-            f"{', '.join(credentials.ENV.values())}"
+            f"(to prove the group restriction): {hint}"
         )
     target = VerifyTarget(
         host=host.name,
@@ -76,11 +92,9 @@ def verify_target(host: Host, conn: HostConnection | None):
 
 
 def verify_host(host: Host, conn: HostConnection | None):
-    from provisioner.verify import verify
-
     target = verify_target(host, conn)
     reader = mailbox_reader(conn, host) if conn is not None and host.vars.verify_local_delivery else None
-    return verify(target, mailbox_reader=reader)
+    return verify_smtp(target, mailbox_reader=reader)
 
 
 def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform):
@@ -88,6 +102,10 @@ def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform
         return verify_host(host, conn)
     except credentials.CredentialsError as exc:
         raise StepError(str(exc)) from exc
+
+
+def _passwords(targets) -> list[str | None]:
+    return [c.password for t in targets for c in (t.member, t.outsider) if c is not None]
 
 
 def provision(
@@ -98,40 +116,79 @@ def provision(
     dry_run: bool = False,
     json_path: str | None = None,
     verify: bool = True,
-    forks: int = 5,
+    forks: int | str = 5,
     show_diff: bool = True,
 ) -> int:
     console = report.make_console()
     try:
+        forks = parse_forks(forks)
+        check_output_path(json_path, "--json")
         selected = _select(inventory_path, hosts, group, all_hosts)
+        targets = []
         if verify and not dry_run:
             # Before any host is touched: a run that cannot verify cannot lift the lockdown.
-            for host in selected:
-                if host.vars.verify:
-                    verify_target(host, None)
-    except (InventoryError, credentials.CredentialsError) as exc:
+            targets = [verify_target(host, None) for host in selected if host.vars.verify]
+    except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
-    result = run(
-        selected,
-        RunOptions(dry_run=dry_run, verify=verify, forks=forks),
-        verifier=_verifier,
-        log=report.progress_logger(console),
-    )
-    report.print_report(console, result, show_diff=show_diff)
+    redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
+    log = report.progress_logger(console)
+    control = RunControl()
+    with interrupts(control, lambda message: log("provisioner", message)):
+        result = run(selected, RunOptions(dry_run=dry_run, verify=verify, forks=forks), verifier=_verifier, log=log,
+                     control=control)
+    report.print_report(console, result, show_diff=show_diff, redactor=redactor)
     if json_path:
-        report.write_json(result, json_path)
+        try:
+            report.write_json(result, json_path, redactor)
+        except OSError as exc:
+            # The changes are made and reported above: keep the run's exit code.
+            report.print_error(console, f"{json_path}: cannot write the JSON report: {exc.strerror or exc}")
     return result.exit_code
 
 
-def verify(inventory_path: str, hosts: list[str], group: str | None = None, all_hosts: bool = False) -> int:
+@contextmanager
+def interrupts(control: RunControl, say):
+    """SIGINT and SIGTERM while hosts run: the first stops the run cleanly, the second aborts it.
+
+    First: no new host or step starts; a running step finishes, then each
+    host's run is rolled back; the report and the JSON are still written
+    (status ``interrupted``, exit code 130). Second: stop waiting on the
+    hosts (their holders roll back on their own); a third one kills.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def handle(signum, frame):
+        name = signal.Signals(signum).name
+        if control.stopping:
+            control.abort(name)
+            for sig in signals:
+                signal.signal(sig, signal.SIG_DFL)
+            say(f"{name} again: aborting; hosts that were changing roll back on their own")
+            return
+        control.request_stop(name)
+        say(f"{name}: finishing the running steps, then rolling back what this run changed "
+            f"(send it again to stop waiting)")
+
+    previous = {sig: signal.signal(sig, handle) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def verify_hosts(inventory_path: str, hosts: list[str], group: str | None = None, all_hosts: bool = False) -> int:
     """Run the seed's SMTP tests against hosts; changes nothing."""
     console = report.make_console()
     try:
         selected = _select(inventory_path, hosts, group, all_hosts)
-    except InventoryError as exc:
+        # Every host's credentials before the first connection.
+        targets = [verify_target(host, None) for host in selected]
+    except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
+    redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
     code = EXIT_OK
     for host in selected:
         conn = None
@@ -140,33 +197,46 @@ def verify(inventory_path: str, hosts: list[str], group: str | None = None, all_
                 conn = HostConnection(host).open()
             outcome = verify_host(host, conn)
         except (credentials.CredentialsError, TransportError, RemoteCommandError) as exc:
-            report.print_error(console, str(exc))
+            report.print_error(console, str(exc), redactor)
             code = EXIT_FAILED
             continue
         finally:
             if conn is not None:
                 conn.close()
-        report.print_verify(console, outcome)
+        report.print_verify(console, outcome, redactor=redactor)
         if not outcome.ok:
             code = EXIT_FAILED
     return code
 
 
 def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> int:
-    """Gather a host's facts and print them as JSON: the format of recorded test cases."""
+    """Gather a host's facts and print them as JSON: the format of recorded test cases.
+
+    Secret main.cf values are replaced by [redacted] (see provisioner/redaction.py).
+    """
     console = report.make_console()
     try:
+        check_output_path(out, "--out")
         (host,) = _select(inventory_path, [host_name], None, False)
+    except InputError as exc:
+        report.print_error(console, str(exc))
+        return EXIT_FAILED
+    redactor = Redactor.for_vars([host.vars])
+    try:
         spec = fact_spec(host, ALL_STEPS)
         with HostConnection(host) as conn:
             facts, sections = gather_with_raw(lambda script: conn.run_script(script, what="fact gathering").stdout, spec)
         raw = {probe.name: sections.get(probe.name, "") for probe in spec.extra}
-    except (InventoryError, TransportError, RemoteCommandError, FactError) as exc:
-        report.print_error(console, str(exc))
+    except (TransportError, RemoteCommandError, FactError) as exc:
+        report.print_error(console, str(exc), redactor)
         return EXIT_FAILED
-    text = json.dumps(facts_to_dict(facts, raw), indent=2) + "\n"
+    text = json.dumps(redactor.tree(facts_to_dict(facts, raw)), indent=2) + "\n"
     if out:
-        Path(out).write_text(text)
+        try:
+            Path(out).write_text(text)
+        except OSError as exc:
+            report.print_error(console, f"{out}: cannot write the facts: {exc.strerror or exc}")
+            return EXIT_FAILED
     else:
         console.out(text, highlight=False)
     return EXIT_OK
@@ -175,8 +245,8 @@ def dump_facts(inventory_path: str, host_name: str, out: str | None = None) -> i
 def check_inventory(inventory_path: str) -> int:
     console = report.make_console()
     try:
-        inv = inventory.load(inventory_path)
-    except InventoryError as exc:
+        inv = _load(inventory_path)
+    except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
     console.print(f"{inventory_path}: {len(inv.hosts)} host(s), {len(inv.groups)} group(s): valid")

@@ -1,4 +1,4 @@
-"""Pure certificate helpers: what a PEM certificate says, and the DH group we ship.
+"""Pure certificate helpers: what a certificate says, whom it names, and the DH group we ship.
 
 Everything here works on text already in memory (the cert file fact, a probe's
 output); nothing touches a host. Private keys never come here: the key's
@@ -79,16 +79,46 @@ def cert_info(pem: str) -> CertInfo:
     )
 
 
+def hostname_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125 style: case-insensitive, a '*' only as the whole left-most label."""
+    p = pattern.strip().rstrip(".").lower()
+    h = hostname.strip().rstrip(".").lower()
+    if not p or not h:
+        return False
+    if p.startswith("*."):
+        rest = p[2:]
+        if "*" in rest or "." not in rest:
+            return False
+        head, dot, tail = h.partition(".")
+        return bool(head) and bool(dot) and tail == rest
+    return "*" not in p and p == h
+
+
 def names_host(names: tuple[str, ...] | list[str], hostname: str) -> bool:
-    """Whether a certificate with these names is valid for ``hostname`` (one-label wildcards too)."""
-    hostname = hostname.lower().rstrip(".")
-    for name in names:
-        name = name.lower().rstrip(".")
-        if name == hostname:
-            return True
-        if name.startswith("*.") and "." in hostname and hostname.split(".", 1)[1] == name[2:]:
-            return True
-    return False
+    """Whether a certificate with these names is valid for ``hostname``."""
+    return any(hostname_matches(name, hostname) for name in names)
+
+
+def cert_names(der: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(SAN DNS names, subject CNs) of a DER certificate."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        dns = tuple(san.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        dns = ()
+    cns = tuple(
+        str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    )
+    return dns, cns
+
+
+def cert_matches_hostname(der: bytes, hostname: str) -> tuple[bool, str]:
+    """Does the certificate name ``hostname`` (SAN DNS or CN)? Returns (ok, names text)."""
+    dns, cns = cert_names(der)
+    names = f"SAN DNS {list(dns)}, CN {list(cns)}"
+    ok = names_host((*dns, *cns), hostname)
+    return ok, names
 
 
 def public_key_pem_sha256(text: str) -> str | None:

@@ -7,9 +7,28 @@ can be tested without a host.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
+
+from provisioner.actions import (  # noqa: F401 - the actions are part of the model
+    Action,
+    Command,
+    CreateGroup,
+    JoinGroup,
+    Journaled,
+    Keep,
+    KeepService,
+    LeaveGroup,
+    MakeDirectory,
+    RemoveFile,
+    RevertFile,
+    SelfSignedCertificate,
+    SetAttributes,
+    Shell,
+    Undo,
+    WriteFile,
+    one_line,
+)
 
 
 @dataclass(frozen=True)
@@ -88,91 +107,7 @@ class Facts:
 
 
 # ---------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class Command:
-    """One remote command, built from arguments that are quoted one by one."""
-
-    argv: tuple[str, ...]
-
-    def render(self) -> str:
-        return shlex.join(self.argv)
-
-    def describe(self) -> str:
-        return self.render()
-
-
-@dataclass(frozen=True)
-class Shell:
-    """A fixed shell fragment for what argv cannot say (``&&``, redirection).
-
-    Only code, never input, goes in ``text``; inputs are passed through
-    ``args`` and quoted into the numbered positions ``{0}``, ``{1}``...
-    """
-
-    text: str
-    args: tuple[str, ...] = ()
-
-    def render(self) -> str:
-        return self.text.format(*(shlex.quote(a) for a in self.args))
-
-    def describe(self) -> str:
-        return self.render()
-
-
-@dataclass(frozen=True)
-class WriteFile:
-    """Write a whole file atomically, keeping the previous one as a backup."""
-
-    path: str
-    content: str = field(repr=False)
-    mode: str = "644"
-    owner: str = "root"
-    group: str = "root"
-    secret: bool = False
-
-    def render(self) -> str:
-        import base64
-
-        payload = base64.b64encode(self.content.encode()).decode()
-        return Shell(
-            "_tmp=$(mktemp {0}.provisioner.XXXXXX) && "
-            "printf %s {1} | base64 -d > \"$_tmp\" && "
-            "chown {2}:{3} \"$_tmp\" && chmod {4} \"$_tmp\" && "
-            "{{ [ ! -e {0} ] || cp -p {0} {5}; }} && mv -f \"$_tmp\" {0}",
-            (self.path, payload, self.owner, self.group, self.mode, backup_path(self.path)),
-        ).render()
-
-    def describe(self) -> str:
-        return f"write {self.path} (mode {self.mode}, {self.owner}:{self.group})"
-
-
-@dataclass(frozen=True)
-class SetAttributes:
-    path: str
-    mode: str | None = None
-    owner: str | None = None
-    group: str | None = None
-
-    def render(self) -> str:
-        parts = []
-        if self.owner or self.group:
-            parts.append(Command(("chown", f"{self.owner or ''}:{self.group or ''}", self.path)).render())
-        if self.mode:
-            parts.append(Command(("chmod", self.mode, self.path)).render())
-        return " && ".join(parts)
-
-    def describe(self) -> str:
-        return self.render()
-
-
-Action = Command | Shell | WriteFile | SetAttributes
-
-
-def backup_path(path: str) -> str:
-    return f"{path}.provisioner.bak"
-
+# What a change does on the host, and how it renders: provisioner/actions.py.
 
 # ---------------------------------------------------------------- changes
 
@@ -193,7 +128,13 @@ class Change:
     diff: str | None = None
     notify: frozenset[str] = frozenset()
     effect: Callable[[Facts], Facts] | None = field(default=None, compare=False, repr=False)
-    writes: tuple[str, ...] = ()  # files this change rewrites (restored if handlers fail)
+    writes: tuple[str, ...] = ()  # files this change rewrites (the journal restores them on rollback)
+    # Packages this change installs: later steps of the run set up what they
+    # bring (enabled at boot...) rather than trusting install-time defaults.
+    installs: tuple[str, ...] = ()
+    # Actions that make a rollback of ``writes`` take effect (`systemctl
+    # daemon-reload` after a unit drop-in is put back), run after the files.
+    after_restore: tuple[Action, ...] = ()
 
     def script(self) -> str:
         return "\n".join(a.render() for a in self.actions)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from rich.console import Console
@@ -11,7 +10,8 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from provisioner.runner import RunReport
+from provisioner.engine.runner import HostReport, RunReport
+from provisioner.redaction import DEFAULT, Redactor
 
 STATUS_STYLE = {
     "ok": "green",
@@ -19,26 +19,28 @@ STATUS_STYLE = {
     "pending": "cyan",
     "failed": "bold red",
     "unreachable": "bold magenta",
+    "interrupted": "bold yellow",
 }
-
-# Defence in depth: steps never put secrets in diffs, but a user's own
-# main.cf override could (e.g. a smtp_sasl_password_maps inline value).
-SECRET_LINE = re.compile(
-    r"^([+\- ]?\s*[#]?\s*[\w.-]*(?:pass(?:word|wd)?|secret|private[_ ]?key)[\w.-]*\s*[=:]\s*)(\S.*)$",
-    re.IGNORECASE,
-)
-PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
+ROLLBACK_WORDS = {"rolled-back": "done", "rollback-failed": "FAILED", "by-host": "by the host", "unknown": "unknown"}
 
 
-def redact(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = PEM_BLOCK.sub("[private key redacted]", text)
-    return "\n".join(SECRET_LINE.sub(r"\1[redacted]", line) for line in text.split("\n"))
+def redact(text: str | None, redactor: Redactor = DEFAULT) -> str | None:
+    """Secrets out of a summary, diff or error (see provisioner/redaction.py)."""
+    return redactor.text(text)
+
+
+MAX_ERROR = 2000
+
+
+def one_line(text: str) -> str:
+    """An error message as one terminal line of bounded length: control characters escaped, never obeyed."""
+    text = "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
 
 
 def make_console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    # No emoji codes: ":name:" in a host name or a path is printed as written.
+    return Console(stderr=stderr, highlight=False, emoji=False)
 
 
 def progress_logger(console: Console):
@@ -48,34 +50,42 @@ def progress_logger(console: Console):
     return log
 
 
-def print_error(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+def print_error(console: Console, message: str, redactor: Redactor = DEFAULT) -> None:
+    console.print(f"[bold red]error:[/bold red] {escape(one_line(redact(message, redactor) or ''))}", soft_wrap=True)
 
 
-def print_report(console: Console, report: RunReport, show_diff: bool = True) -> None:
+def print_report(console: Console, report: RunReport, show_diff: bool = True, redactor: Redactor = DEFAULT) -> None:
     verb = "would" if report.dry_run else "did"
     for name, host in report.hosts.items():
         style = STATUS_STYLE.get(host.status, "")
         title = f"[bold]{escape(name)}[/bold] [{style}]{host.status}[/{style}]"
         if host.platform:
             title += f" [dim]({host.platform})[/dim]"
+        if host.run_id:
+            title += f" [dim]run {host.run_id}[/dim]"
         console.rule(title, align="left")
+        for record in host.recovered:
+            console.print(f"  [yellow]![/yellow] before this run, {escape(redact(record.summary(), redactor) or '')}")
+        for note in host.notes:
+            console.print(f"  [yellow]![/yellow] {escape(redact(note, redactor) or '')}")
         if host.changes:
-            console.print(f"[dim]changes this run {verb} make:[/dim]")
+            undone = " (rolled back since)" if host.rollback and host.rollback.status == "rolled-back" else ""
+            console.print(f"[dim]changes this run {verb} make{undone}:[/dim]")
         for change in host.changes:
-            console.print(f"  [yellow]~[/yellow] [bold]{escape(change.step)}[/bold]: {escape(change.summary)}")
+            summary = redact(change.summary, redactor) or ""
+            console.print(f"  [yellow]~[/yellow] [bold]{escape(change.step)}[/bold]: {escape(summary)}")
             if show_diff and change.diff:
-                console.print(Syntax(redact(change.diff) or "", "diff", theme="ansi_dark", background_color="default"))
+                console.print(Syntax(redact(change.diff, redactor) or "", "diff", theme="ansi_dark", background_color="default"))
         if not host.changes and host.status == "ok":
             console.print("  [green]no change: the host is as desired[/green]")
         if host.verify is not None:
-            print_verify(console, host.verify, failures_only=True)
+            print_verify(console, host.verify, failures_only=True, redactor=redactor)
         if host.error:
-            console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error) or '')}")
+            console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error, redactor) or '')}")
     print_recap(console, report)
 
 
-def print_verify(console: Console, verify, failures_only: bool = False) -> None:
+def print_verify(console: Console, verify, failures_only: bool = False, redactor: Redactor = DEFAULT) -> None:
     passed = sum(1 for check in verify.checks if check.ok)
     ports = ", ".join(str(p) for p in sorted({check.port for check in verify.checks}))
     if failures_only and verify.ok:
@@ -91,58 +101,89 @@ def print_verify(console: Console, verify, failures_only: bool = False) -> None:
         if failures_only and check.ok:
             continue
         mark = "[green]pass[/green]" if check.ok else "[bold red]FAIL[/bold red]"
-        table.add_row(str(check.port), escape(check.name), mark, escape(check.detail))
+        table.add_row(str(check.port), escape(check.name), mark, escape(redact(check.detail, redactor) or ""))
     console.print(table)
 
 
+def rollback_word(host: HostReport) -> str:
+    return ROLLBACK_WORDS.get(host.rollback.status, host.rollback.status) if host.rollback else "-"
+
+
 def print_recap(console: Console, report: RunReport) -> None:
-    table = Table(title="recap" + (" (dry run)" if report.dry_run else ""), title_justify="left")
+    title = "recap" + (" (dry run)" if report.dry_run else "")
+    if report.interrupted:
+        title += f" [bold yellow](interrupted by {report.interrupted})[/bold yellow]"
+    table = Table(title=title, title_justify="left")
     table.add_column("host")
     table.add_column("status")
     table.add_column("ok", justify="right")
+    # Every change made counts, also on a host that failed after making it (and was rolled back).
     table.add_column("changed" if not report.dry_run else "pending", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("unreachable", justify="right")
+    if not report.dry_run:
+        table.add_column("rollback")
     table.add_column("round trips", justify="right")
     table.add_column("time", justify="right")
     for name, host in report.hosts.items():
         style = STATUS_STYLE.get(host.status, "")
-        table.add_row(
+        row = [
             escape(name),
             f"[{style}]{host.status}[/{style}]",
             "1" if host.status == "ok" else "0",
-            str(len(host.changes)) if host.status in ("changed", "pending") else "0",
-            "1" if host.status == "failed" else "0",
+            str(len(host.changes)),
+            "1" if host.status in ("failed", "interrupted") else "0",
             "1" if host.status == "unreachable" else "0",
-            str(host.round_trips),
-            f"{host.duration_s:.1f}s",
-        )
+        ]
+        if not report.dry_run:
+            row.append(rollback_word(host))
+        table.add_row(*row, str(host.round_trips), f"{host.duration_s:.1f}s")
     console.print(table)
 
 
-def to_json(report: RunReport) -> dict:
+def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
     hosts = {}
     for name, host in report.hosts.items():
         entry = {
             "status": host.status,
+            "run_id": host.run_id,
             "platform": host.platform,
             "changes": [
-                {"step": c.step, "summary": c.summary, "diff": redact(c.diff)} for c in host.changes
+                {"step": c.step, "summary": redact(c.summary, redactor), "diff": redact(c.diff, redactor)}
+                for c in host.changes
             ],
-            "error": redact(host.error),
+            "error": redact(host.error, redactor),
             "duration_s": round(host.duration_s, 3),
             "round_trips": host.round_trips,
+            "steps": [
+                {"step": s.name, "duration_s": s.duration_s, "changes": s.changes, "outcome": s.outcome}
+                for s in host.steps
+            ],
+            "rollback": _rollback_json(host.rollback, redactor),
+            "notes": [redact(note, redactor) for note in host.notes],
         }
+        if host.recovered:
+            entry["recovered"] = [_rollback_json(record, redactor) for record in host.recovered]
         if host.verify is not None:
             entry["verify"] = {
                 "ok": host.verify.ok,
+                "duration_s": host.verify_duration_s,
                 "checks": [
-                    {"port": c.port, "name": c.name, "ok": c.ok, "detail": c.detail} for c in host.verify.checks
+                    {"port": c.port, "name": c.name, "ok": c.ok, "detail": redact(c.detail, redactor)}
+                    for c in host.verify.checks
                 ],
             }
         hosts[name] = entry
-    return {"dry_run": report.dry_run, "exit_code": report.exit_code, "hosts": hosts}
+    return {"dry_run": report.dry_run, "exit_code": report.exit_code, "interrupted": report.interrupted,
+            "hosts": hosts}
 
 
-def write_json(report: RunReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json(report), indent=2) + "\n")
+def _rollback_json(record, redactor: Redactor = DEFAULT) -> dict | None:
+    if record is None:
+        return None
+    return {"status": record.status, "undone": [redact(x, redactor) for x in record.done],
+            "failed": [redact(x, redactor) for x in record.failed], "notes": [redact(x, redactor) for x in record.notes]}
+
+
+def write_json(report: RunReport, path: str | Path, redactor: Redactor = DEFAULT) -> None:
+    Path(path).write_text(json.dumps(to_json(report, redactor), indent=2) + "\n")

@@ -1,20 +1,37 @@
-"""One SSH connection per host, strict host keys, scripts sent on stdin.
+"""One SSH connection per host (through its ProxyJump hosts), strict host keys, scripts on stdin.
 
 Scripts travel on the channel's stdin (``sh -s``) so that file contents,
-including keys, never show in the remote process list.
+including keys, never show in the remote process list. A caller waiting on
+a script can give up on it (``give_up``: the link is lost, or the user
+aborted); a script that outlives its ``command_timeout`` raises
+``RemoteCommandError`` with ``timed_out`` set, and keeps running on the host
+until the run's holder stops it (provisioner/hostlock.py).
+
+Every hop is a paramiko client of its own that loads only the inventory's
+known_hosts file and refuses unknown and changed keys: a jump host's key is
+checked exactly like the target's. ``~/.ssh/config`` is read by the inventory
+(provisioner/sshconfig.py), never here. Fingerprints are shown the way
+``ssh-keygen -lf`` prints them (``SHA256:`` and unpadded base64), so that
+they can be compared with the host's console.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import paramiko
-from fabric import Connection
 
 from provisioner.inventory import Host
+
+# Raised (sys.audit) before anything is sent: tests refuse it to prove that bad input never gets this far.
+AUDIT_EVENT = "provisioner.transport.open"
 
 
 class TransportError(Exception):
@@ -22,13 +39,21 @@ class TransportError(Exception):
 
 
 class RemoteCommandError(Exception):
-    def __init__(self, what: str, exit_status: int, stderr: str, stdout: str = ""):
+    def __init__(self, what: str, exit_status: int, stderr: str, stdout: str = "", timed_out: float | None = None):
         self.what = what
         self.exit_status = exit_status
         self.stderr = stderr
         self.stdout = stdout
+        self.timed_out = timed_out  # the timeout (s) the script outlived, or None
+        if timed_out is not None:
+            super().__init__(f"{what} timed out after {timed_out:.0f}s (command_timeout)")
+            return
         tail = (stderr.strip() or stdout.strip()).splitlines()[-5:]
         super().__init__(f"{what} failed with exit status {exit_status}" + (": " + " | ".join(tail) if tail else ""))
+
+
+# Called while waiting on a remote script: an exception to stop waiting with, or None to go on.
+GiveUp = Callable[[], "Exception | None"]
 
 
 @dataclass
@@ -38,68 +63,131 @@ class RunResult:
     exit_status: int
 
 
+def fingerprint(key: paramiko.PKey) -> str:
+    """``SHA256:...`` as ``ssh-keygen -lf`` prints it."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+def describe_key(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} key {fingerprint(key)}"
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    def __init__(self, key: paramiko.PKey):
+        super().__init__("host key not found in known_hosts")
+        self.key = key
+
+
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client, hostname, key):
+        raise _UnknownHostKey(key)
+
+
+@dataclass(frozen=True)
+class _Hop:
+    what: str  # how messages name it
+    address: str
+    port: int
+    user: str
+    keys: tuple[str, ...]
+    defaults: bool  # also try ssh-agent and ~/.ssh/id_*
+
+    @property
+    def known_hosts_name(self) -> str:
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+
+def _hops(host: Host) -> list[_Hop]:
+    """The jump hosts, then the target. Jumps use their ssh_config keys, then the inventory's key."""
+    own = (os.path.expanduser(host.key),) if host.key else ()
+    hops = [
+        _Hop(f"jump host {jump.label()}", jump.address, jump.port, jump.user, (*jump.keys, *own), True)
+        for jump in host.jumps
+    ]
+    hops.append(_Hop(host.address, host.address, host.port, host.user, own, not own))
+    return hops
+
+
 class HostConnection:
     """A live SSH session to one inventory host."""
 
     def __init__(self, host: Host):
         self.host = host
         self.round_trips = 0
-        self._conn: Connection | None = None
+        self._conn: paramiko.SSHClient | None = None
+        self._clients: list[paramiko.SSHClient] = []
 
     # -------------------------------------------------------------- connect
 
     def open(self) -> "HostConnection":
-        host = self.host
-        known_hosts = os.path.expanduser(host.known_hosts)
-        if not os.path.exists(known_hosts):
-            raise TransportError(f"{host.name}: known_hosts file {known_hosts} does not exist (strict host-key checking)")
-        connect_kwargs = {
-            "look_for_keys": host.key is None,
-            "allow_agent": host.key is None,
-            "timeout": host.connect_timeout,
-            "banner_timeout": host.connect_timeout,
-            "auth_timeout": host.connect_timeout,
-        }
-        if host.key:
-            connect_kwargs["key_filename"] = [os.path.expanduser(host.key)]
-        conn = Connection(host.address, user=host.user, port=host.port, connect_kwargs=connect_kwargs)
-        client = conn.client
-        # Fabric trusts unknown hosts by default; we never do.
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client._system_host_keys = paramiko.HostKeys()
-        client._host_keys = paramiko.HostKeys()
+        sys.audit(AUDIT_EVENT, self.host.name)
+        known_hosts = os.path.expanduser(self.host.known_hosts)
+        if not os.path.isfile(known_hosts):
+            raise TransportError(f"{self.host.name}: known_hosts file {known_hosts} does not exist (strict host-key checking)")
+        hops = _hops(self.host)
         try:
-            client.load_host_keys(known_hosts)
-        except (OSError, paramiko.SSHException) as exc:
-            raise TransportError(f"{host.name}: cannot read known_hosts {known_hosts}: {exc}") from exc
-        try:
-            conn.open()
-        except paramiko.BadHostKeyException as exc:
-            raise TransportError(
-                f"{host.name}: host key for {host.address} has CHANGED (got {exc.key.get_name()} "
-                f"{exc.key.get_fingerprint().hex()}); refusing to connect. If the change is expected, "
-                f"remove the old entry from {known_hosts}"
-            ) from exc
-        except paramiko.SSHException as exc:
-            text = str(exc)
-            if "not found in known_hosts" in text:
-                raise TransportError(
-                    f"{host.name}: {host.address} is not in {known_hosts}; refusing an unknown host key "
-                    "(add it after checking its fingerprint, e.g. with ssh-keyscan and ssh-keygen -lf)"
-                ) from exc
-            raise TransportError(f"{host.name}: SSH to {host.address}:{host.port} failed: {text}") from exc
-        except (socket.timeout, TimeoutError) as exc:
-            raise TransportError(f"{host.name}: connection to {host.address}:{host.port} timed out") from exc
-        except OSError as exc:
-            raise TransportError(f"{host.name}: cannot connect to {host.address}:{host.port}: {exc}") from exc
-        self._conn = conn
-        self.round_trips += 1  # the connection itself
+            sock = None
+            for index, hop in enumerate(hops):
+                if index:
+                    sock = self._tunnel(hops[index - 1], hop)
+                self._clients.append(self._connect(hop, sock, known_hosts))
+                self.round_trips += 1  # each connection is one
+        except BaseException:
+            self.close()
+            raise
+        self._conn = self._clients[-1]
         return self
 
+    def _tunnel(self, via: _Hop, to: _Hop) -> paramiko.Channel:
+        transport = self._clients[-1].get_transport()
+        try:
+            return transport.open_channel("direct-tcpip", (to.address, to.port), ("127.0.0.1", 0),
+                                          timeout=self.host.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"{self.host.name}: {via.what} could not open a connection to "
+                                 f"{to.address}:{to.port}: {exc}") from exc
+
+    def _connect(self, hop: _Hop, sock, known_hosts: str) -> paramiko.SSHClient:
+        name = self.host.name
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(_RefuseUnknown())
+        try:
+            client.load_host_keys(known_hosts)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise TransportError(f"{name}: cannot read known_hosts {known_hosts}: {exc}") from exc
+        timeout = self.host.connect_timeout
+        try:
+            client.connect(
+                hostname=hop.address, port=hop.port, username=hop.user, sock=sock,
+                key_filename=list(hop.keys) or None, look_for_keys=hop.defaults, allow_agent=hop.defaults,
+                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+            )
+        except _UnknownHostKey as exc:
+            raise TransportError(
+                f"{name}: {hop.known_hosts_name} is not in {known_hosts}; refusing an unknown host key "
+                f"({hop.what} offers {describe_key(exc.key)}). Compare it with `ssh-keygen -lf` on the host's "
+                "console, then add it"
+            ) from exc
+        except paramiko.BadHostKeyException as exc:
+            raise TransportError(
+                f"{name}: host key for {hop.what} has CHANGED (got {describe_key(exc.key)}, known_hosts has "
+                f"{describe_key(exc.expected_key)}); refusing to connect. If the change is expected, remove the "
+                f"old entry (ssh-keygen -R '{hop.known_hosts_name}' -f {known_hosts}) and add the new one"
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            raise TransportError(f"{name}: {hop.what}: authentication as {hop.user} failed: {exc}") from exc
+        except (socket.timeout, TimeoutError) as exc:
+            raise TransportError(f"{name}: connection to {hop.what} port {hop.port} timed out") from exc
+        except (paramiko.SSHException, EOFError) as exc:
+            raise TransportError(f"{name}: SSH to {hop.what} port {hop.port} failed: {exc}") from exc
+        except OSError as exc:
+            raise TransportError(f"{name}: cannot connect to {hop.what} port {hop.port}: {exc.strerror or exc}") from exc
+        return client
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        while self._clients:
+            self._clients.pop().close()
+        self._conn = None
 
     def __enter__(self) -> "HostConnection":
         return self.open()
@@ -109,34 +197,50 @@ class HostConnection:
 
     # -------------------------------------------------------------- commands
 
-    def _remote_shell(self) -> str:
+    def _remote_shell(self, shell: str = "sh") -> str:
         if self.host.sudo and self.host.user != "root":
             # sudo drops SSH_CONNECTION, which the firewall step needs.
-            return 'sudo -n -- env "SSH_CONNECTION=$SSH_CONNECTION" sh -s'
-        return "sh -s"
+            return f'sudo -n -- env "SSH_CONNECTION=$SSH_CONNECTION" {shell} -s'
+        return f"{shell} -s"
 
-    def run_script(self, script: str, what: str = "script", timeout: float | None = None, check: bool = True) -> RunResult:
-        """Run ``script`` with sh on the host (as root through sudo when configured)."""
+    def _session(self, shell: str, what: str) -> paramiko.Channel:
         if self._conn is None:
             raise TransportError(f"{self.host.name}: not connected")
-        timeout = timeout or self.host.command_timeout
-        transport = self._conn.client.get_transport()
+        transport = self._conn.get_transport()
         if transport is None or not transport.is_active():
             raise TransportError(f"{self.host.name}: SSH session is closed")
-        self.round_trips += 1
         try:
             channel = transport.open_session(timeout=self.host.connect_timeout)
+            channel.exec_command(self._remote_shell(shell))
+        except (socket.timeout, TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
+            raise TransportError(f"{self.host.name}: SSH failure during {what}: {exc}") from exc
+        return channel
+
+    def open_stream(self, shell: str = "bash", what: str = "run lock") -> paramiko.Channel:
+        """A channel running ``shell -s`` whose stdin stays open: the caller writes the script, then commands."""
+        return self._session(shell, what)
+
+    def run_script(self, script: str, what: str = "script", timeout: float | None = None, check: bool = True,
+                   give_up: GiveUp | None = None) -> RunResult:
+        """Run ``script`` with sh on the host (as root through sudo when configured)."""
+        timeout = timeout or self.host.command_timeout
+        channel = self._session("sh", what)
+        self.round_trips += 1
+        try:
             channel.settimeout(timeout)
-            channel.exec_command(self._remote_shell())
             channel.sendall(script.encode())
             channel.shutdown_write()
-            stdout, stderr = self._drain(channel, timeout, what)
+            stdout, stderr = self._drain(channel, timeout, what, give_up)
             status = channel.recv_exit_status()
             channel.close()
         except (socket.timeout, TimeoutError) as exc:
-            raise RemoteCommandError(what, -1, f"timed out after {timeout:.0f}s") from exc
+            channel.close()
+            raise RemoteCommandError(what, -1, "", timed_out=timeout) from exc
         except paramiko.SSHException as exc:
             raise TransportError(f"{self.host.name}: SSH failure during {what}: {exc}") from exc
+        except BaseException:
+            channel.close()
+            raise
         result = RunResult(stdout=stdout, stderr=stderr, exit_status=status)
         if check and status != 0:
             if self.host.sudo and "a password is required" in stderr:
@@ -146,10 +250,14 @@ class HostConnection:
         return result
 
     @staticmethod
-    def _drain(channel: paramiko.Channel, timeout: float, what: str) -> tuple[str, str]:
+    def _drain(channel: paramiko.Channel, timeout: float, what: str, give_up: GiveUp | None = None) -> tuple[str, str]:
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         while True:
+            if give_up is not None:
+                reason = give_up()
+                if reason is not None:
+                    raise reason
             if channel.recv_ready():
                 out += channel.recv(65536)
                 continue

@@ -2,6 +2,7 @@
 
 from provisioner.steps.aliases import Aliases
 from provisioner.steps.firewall import FirewallLift, FirewallLockdown
+from provisioner.steps.leftovers import Leftovers
 from provisioner.steps.main_cf import MainCf
 from provisioner.steps.master_cf import MasterCf
 from provisioner.steps.packages import Packages
@@ -11,10 +12,12 @@ from provisioner.steps.services import Services
 from provisioner.steps.tls import Tls
 
 # In this order: the lockdown first, so nothing listens unprotected while
-# Postfix is unconfigured; services (with the handlers) last, once every
-# file is in place.
+# Postfix is unconfigured; then the leftovers of older versions and of
+# interrupted installs; services (with the handlers) last, once every file
+# is in place.
 STEPS = [
     FirewallLockdown(),
+    Leftovers(),
     Packages(),
     MainCf(),
     Sasl(),

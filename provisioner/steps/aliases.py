@@ -21,35 +21,19 @@ Postfix looks maps up afresh: a rebuilt map needs no reload or restart.
 
 from __future__ import annotations
 
-import re
-
-from provisioner.desired import ALIASES, VIRTUAL_MAP
-from provisioner.facts import FactSpec
+from provisioner.desired import ALIASES, VIRTUAL_MAP, render_virtual
+from provisioner.probes import FactSpec
+from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, WriteFile
-from provisioner.steps.base import Context, Step, unified_diff
-from provisioner.steps.tls import attributes_change
+from provisioner.model import Change, Command, Facts, FileState, Journaled, Keep
+from provisioner.steps.base import Context, Step
+from provisioner.steps.files import attributes_change, write_change
 
 VIRTUAL_DB = VIRTUAL_MAP + ".db"
 ALIASES_DB = ALIASES + ".db"
-VIRTUAL_HEADER = (
-    f"# {VIRTUAL_MAP}: virtual alias map (virtual_alias_maps), managed by provisioner.\n"
-    "# Edit virtual_aliases in the inventory: changes made here are overwritten.\n"
-)
-ALIAS_ENTRY_RE = re.compile(r"^([^\s#:][^:]*?)\s*:(.*)$")
-COMMENTED_ROOT_RE = re.compile(r"^#\s*root\s*:")
 
 
 # ------------------------------------------------------------------ virtual map
-
-
-def render_virtual(aliases: dict[str, str]) -> str:
-    """The whole map: header, then one aligned ``alias  destination`` line per alias."""
-    column = "# alias address"
-    width = max([len(column), *(len(alias) for alias in aliases)]) + 4
-    lines = [VIRTUAL_HEADER, f"{column:<{width}}destination\n"]
-    lines += [f"{alias:<{width}}{target}\n" for alias, target in aliases.items()]
-    return "".join(lines)
 
 
 def parse_map(text: str) -> dict[str, str]:
@@ -89,59 +73,22 @@ def describe_map_change(old: dict[str, str], new: dict[str, str]) -> str:
 # ------------------------------------------------------------------ /etc/aliases
 
 
-def _alias_values(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def edit_aliases(text: str, root_alias: str) -> tuple[str, str | None]:
     """Set ``root: root_alias`` in aliases(5) text; return (new text, the old root value or None).
 
     The old value is "" when the entry was only the commented example (or absent).
     """
-    lines = text.splitlines(keepends=True)
-    entries: list[tuple[int, int, str, str]] = []  # start, end, name, value
-    i = 0
-    while i < len(lines):
-        match = ALIAS_ENTRY_RE.match(lines[i].rstrip("\r\n"))
-        if not match:
-            i += 1
-            continue
-        value = match.group(2)
-        j = i + 1
-        while j < len(lines) and lines[j][:1] in (" ", "\t") and lines[j].strip() and not lines[j].lstrip().startswith("#"):
-            value += " " + lines[j].strip()
-            j += 1
-        entries.append((i, j, match.group(1).strip(), value))
-        i = j
-    new_line = f"root:\t\t{root_alias}\n"
-    roots = [e for e in entries if e[2].lower() == "root"]
-    if roots:
-        first, *rest = roots
-        if _alias_values(first[3]) == [root_alias] and not rest:
-            return text, None
-        drop = set()
-        for start, end, _, _ in rest:
-            drop.update(range(start, end))
-        drop.update(range(first[0] + 1, first[1]))
-        out = []
-        for index, line in enumerate(lines):
-            if index == first[0]:
-                out.append(new_line)
-            elif index not in drop:
-                out.append(line)
-        return "".join(out), ", ".join(_alias_values(first[3])) or "empty"
-    for index, line in enumerate(lines):
-        if COMMENTED_ROOT_RE.match(line):
-            return "".join(lines[:index] + [new_line] + lines[index + 1:]), ""
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    return "".join(lines) + new_line, ""
+    edit = edit_keys(text, {"root": root_alias}, ALIASES_SYNTAX)
+    if not edit.set_keys:
+        return text, None
+    roots = edit.found.get("root")
+    return edit.text, (", ".join(alias_values(roots[0].value)) or "empty") if roots else ""
 
 
 def new_aliases_file(root_alias: str | None) -> str:
     text = "# See man 5 aliases for format\npostmaster:    root\n"
     if root_alias:
-        text += f"root:\t\t{root_alias}\n"
+        text += alias_line("root", root_alias)
     return text
 
 
@@ -166,17 +113,13 @@ def _db_effect(path: str):
     return effect
 
 
-def _written(path: str, content: str) -> FileState:
-    return FileState(path, exists=True, content=content, mode="644", owner="root", group="root")
-
-
 # ------------------------------------------------------------------ step
 
 
 class Aliases(Step):
     name = "aliases"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             files=(VIRTUAL_MAP, ALIASES),
             # Binary databases: only digest, attributes and mtime are wanted.
@@ -200,14 +143,7 @@ class Aliases(Step):
                 summary = f"write {VIRTUAL_MAP} with {counted}"
             else:
                 summary = f"update {VIRTUAL_MAP}: {describe_map_change(parse_map(state.content), vars.virtual_aliases)}"
-            changes.append(Change(
-                step=self.name,
-                summary=summary,
-                actions=(WriteFile(VIRTUAL_MAP, new, mode="644"),),
-                diff=unified_diff(VIRTUAL_MAP, state.content if state.exists else None, new),
-                writes=(VIRTUAL_MAP,),
-                effect=lambda f: f.with_file(_written(VIRTUAL_MAP, new)),
-            ))
+            changes.append(write_change(self.name, summary, state, new))
         else:
             change = attributes_change(self.name, state, "644")
             if change:
@@ -217,7 +153,8 @@ class Aliases(Step):
             changes.append(Change(
                 step=self.name,
                 summary=f"rebuild {VIRTUAL_DB} ({reason})",
-                actions=(Command(("postmap", VIRTUAL_MAP)),),
+                # The journal keeps the old database: postmap rewrites it in place.
+                actions=(Journaled(Command(("postmap", VIRTUAL_MAP)), (Keep(VIRTUAL_DB),)),),
                 effect=_db_effect(VIRTUAL_DB),
             ))
         return changes
@@ -228,15 +165,8 @@ class Aliases(Step):
         root = vars.root_alias
         rewritten = False
         if not state.exists:
-            new = new_aliases_file(root)
-            changes.append(Change(
-                step=self.name,
-                summary=f"set root: {root} in {ALIASES}" if root else f"create {ALIASES} (postmaster: root)",
-                actions=(WriteFile(ALIASES, new, mode="644"),),
-                diff=unified_diff(ALIASES, None, new),
-                writes=(ALIASES,),
-                effect=lambda f: f.with_file(_written(ALIASES, new)),
-            ))
+            summary = f"set root: {root} in {ALIASES}" if root else f"create {ALIASES} (postmaster: root)"
+            changes.append(write_change(self.name, summary, state, new_aliases_file(root)))
             rewritten = True
         elif root and state.content is None:
             # Shipped by a package the plan installs first (content unknown
@@ -254,21 +184,14 @@ class Aliases(Step):
                     summary = f"set root: {root} in {ALIASES} (was {old_value})"
                 else:
                     summary = f"set root: {root} in {ALIASES}"
-                changes.append(Change(
-                    step=self.name,
-                    summary=summary,
-                    actions=(WriteFile(ALIASES, new, mode="644"),),
-                    diff=unified_diff(ALIASES, state.content, new),
-                    writes=(ALIASES,),
-                    effect=lambda f: f.with_file(_written(ALIASES, new)),
-                ))
+                changes.append(write_change(self.name, summary, state, new))
                 rewritten = True
         reason = rebuild_reason(state, facts.file(ALIASES_DB), rewritten)
         if reason:
             changes.append(Change(
                 step=self.name,
                 summary=f"rebuild {ALIASES_DB} ({reason})",
-                actions=(Command(("newaliases",)),),
+                actions=(Journaled(Command(("newaliases",)), (Keep(ALIASES_DB),)),),
                 effect=_db_effect(ALIASES_DB),
             ))
         return changes

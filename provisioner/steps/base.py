@@ -7,13 +7,35 @@ package drops files) says so with ``refresh_after_apply``.
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Mapping
 
-from provisioner.facts import FactSpec
+from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, Facts
 from provisioner.platforms import Platform
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What a step may need to know about the run, beyond the host."""
+
+    verify: bool = True  # verify runs after the steps (and may lift the lockdown)
+    now: datetime | None = None  # the clock for certificate decisions; None: the real one
+
+    @classmethod
+    def from_mapping(cls, data: Mapping) -> "StepOptions":
+        """From JSON data, as recorded cases give it: ``{"verify": true, "now": "2026-03-01T12:00:00+00:00"}``."""
+        now = data.get("now")
+        if isinstance(now, str):
+            now = datetime.fromisoformat(now)
+        if now is not None and now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+        return cls(verify=data.get("verify") is not False, now=now)
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -25,8 +47,14 @@ class Context:
     dry_run: bool = False
     # Handler tags notified by the steps before this one.
     notified: frozenset[str] = frozenset()
-    # Options of this run that a step may need (e.g. whether verify runs).
-    options: dict = field(default_factory=dict)
+    # Given as a mapping (a recorded case's JSON), it is read into StepOptions.
+    options: StepOptions = StepOptions()
+    # Packages this run installs (or installed), from the steps before this one.
+    installed: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, StepOptions):
+            object.__setattr__(self, "options", StepOptions.from_mapping(self.options))
 
 
 class StepError(Exception):
@@ -40,33 +68,16 @@ class Step:
     name: str = "step"
     refresh_after_apply: bool = False
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         """What this step looks at, for every OS family (gathered in one round trip)."""
         return FactSpec()
 
     def check(self, ctx: Context) -> list[Change]:
         raise NotImplementedError
 
-    def recovery(self, initial: Facts, platform: Platform) -> tuple:
-        """Actions to run after this step failed and the engine restored the files."""
-        return ()
-
     def reconcile(self, before: Facts, after: Facts, changes: list[Change], platform: Platform) -> Facts:
         """Facts after a real apply that refreshed them (see refresh_after_apply)."""
         return after
-
-
-def unified_diff(path: str, old: str | None, new: str | None) -> str:
-    old_lines = (old or "").splitlines(keepends=True)
-    new_lines = (new or "").splitlines(keepends=True)
-    diff = difflib.unified_diff(
-        old_lines,
-        new_lines,
-        fromfile=path if old is not None else "/dev/null",
-        tofile=path if new is not None else "/dev/null",
-    )
-    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
-    return text
 
 
 def merge_specs(specs: list[FactSpec]) -> FactSpec:

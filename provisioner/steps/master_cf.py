@@ -27,12 +27,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from provisioner.desired import MASTER_CF
-from provisioner.facts import FactSpec
+from provisioner.desired import MASTER_CF, has_relay_restrictions
+from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
-from provisioner.model import Change, FileState, WriteFile
+from provisioner.model import Change, FileState
 from provisioner.platforms import Platform
-from provisioner.steps.base import Context, Step, StepError, unified_diff
+from provisioner.steps.base import Context, Step, StepError
+from provisioner.steps.files import write_change
 
 RELOAD = frozenset({"postfix:reload"})
 COLUMNS = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxproc")
@@ -126,10 +127,10 @@ def port_of(name: str) -> str | None:
 
 
 def service_name(port: str, platform: Platform) -> str:
-    """The name each family's stock master.cf uses for the port."""
+    """The name the platform's stock master.cf uses for the port."""
     if port == "587":
         return "submission"
-    return "submissions" if platform.family == "debian" else "smtps"
+    return platform.smtps_service
 
 
 def desired_tokens(port: str, platform: Platform) -> tuple[str, ...]:
@@ -138,7 +139,7 @@ def desired_tokens(port: str, platform: Platform) -> tuple[str, ...]:
     if port == "465":
         options.append("smtpd_tls_wrappermode=yes")
     options += ["smtpd_tls_security_level=encrypt", "smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=yes"]
-    if platform.name != "el6":  # Postfix 2.6 has no smtpd_relay_restrictions
+    if has_relay_restrictions(platform):
         options.append("smtpd_relay_restrictions=permit_sasl_authenticated,reject")
     options.append("smtpd_recipient_restrictions=permit_sasl_authenticated,reject")
     chroot = "y" if platform.postfix_chroot else "n"
@@ -275,7 +276,7 @@ def wanted_ports(vars: MailVars) -> dict[str, bool]:
 class MasterCf(Step):
     name = "master_cf"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(files=(MASTER_CF,))
 
     def check(self, ctx: Context) -> list[Change]:
@@ -309,13 +310,4 @@ class MasterCf(Step):
             summary = shipped_summary
         else:
             summary = "; ".join(f"{head} in {MASTER_CF}" + (f": {detail}" if detail else "") for head, detail in notes)
-        return [Change(
-            step=self.name,
-            summary=summary,
-            actions=(WriteFile(MASTER_CF, new, mode="644"),),
-            diff=unified_diff(MASTER_CF, old, new),
-            notify=RELOAD,
-            writes=(MASTER_CF,),
-            effect=lambda f: f.with_file(FileState(MASTER_CF, exists=True, content=new, mode="644",
-                                                   owner="root", group="root")),
-        )]
+        return [write_change(self.name, summary, state, new, notify=RELOAD)]

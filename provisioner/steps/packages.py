@@ -1,30 +1,38 @@
-"""Install Postfix and Cyrus SASL; remove sendmail.
+"""Install Postfix and Cyrus SASL, update what is too old; remove sendmail, or make postfix the MTA beside it.
 
 "sendmail removed" means no package of the sendmail family is installed any
 more: on Debian removing sendmail-bin alone leaves sendmail-base and
 sendmail-cf behind, so all of them go, purged.
+
+A package older than the platform's floor (EL6's postfix before 2.6.6-8.el6,
+which does not know TLSv1.1 and TLSv1.2) is updated within its distribution's
+stream, and the plan says why; if the repositories cannot bring it, the main_cf
+step refuses to write a protocol list that would switch TLS off.
+
+With ``remove_sendmail: false`` on a platform whose MTA is an alternatives
+group (EL), sendmail's higher priority keeps /usr/sbin/sendmail and the PAM
+service file /etc/pam.d/smtp sendmail's: the group is set to postfix
+(``alternatives --set``: manual mode, which sendmail's updates leave alone).
 """
 
 from __future__ import annotations
 
-from provisioner.facts import FactSpec
+import dataclasses
+
+from provisioner.probes import FactSpec, Probe, parse_first_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Facts, FileState, ServiceState, UserState
+from provisioner.model import Change, Command, Facts, FileState, Journaled, ServiceState, Undo, UserState
 from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
+from provisioner.steps.pam import LINK_PROBE, Link
 
-
-# Packages this run installs: what they bring is set up explicitly (enabled at
-# boot...) rather than trusting each distribution's install-time defaults,
-# which a dry run cannot see.
-INSTALLED_THIS_RUN = "packages_installed_this_run"
+MTA_PROBE = "mta_alternative"
 
 
 def _all_names() -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for platform in ALL:
-        for name in platform.mail_packages + platform.sendmail_packages + (platform.firewall_package,):
-            seen[name] = None
+        seen.update(dict.fromkeys(platform.all_package_names))
     return tuple(seen)
 
 
@@ -54,24 +62,46 @@ def predict_install(facts: Facts, platform: Platform, names: tuple[str, ...]) ->
                     services[platform.postfix_health_unit] = ServiceState(
                         name=platform.postfix_health_unit, enabled=enabled, active=active
                     )
-        if name == "postfix":
-            commands |= {"postconf", "postmap", "postalias", "newaliases", "postfix"}
-        if name in ("sasl2-bin", "cyrus-sasl"):
-            commands |= {"saslauthd", "testsaslauthd"}
-    extra = {**facts.extra, INSTALLED_THIS_RUN: frozenset(facts.extra.get(INSTALLED_THIS_RUN, ())) | set(names)}
+        commands |= set(platform.package_commands.get(name, ()))
     return facts.replace(packages=packages, files=files, users=users, groups=groups,
-                         services=services, commands=frozenset(commands), extra=extra)
+                         services=services, commands=frozenset(commands))
 
 
 def predict_remove(facts: Facts, names: tuple[str, ...]) -> Facts:
     return facts.replace(packages={k: v for k, v in facts.packages.items() if k not in names})
 
 
+def predict_update(facts: Facts, names: tuple[str, ...]) -> Facts:
+    return facts.replace(packages={**facts.packages, **{name: "(to be updated)" for name in names}})
+
+
+def predict_mta(facts: Facts, platform: Platform) -> Facts:
+    """The facts after ``alternatives --set``: postfix's binary, and its PAM file behind /etc/pam.d/smtp."""
+    alternative = platform.mta_alternative
+    facts = facts.replace(extra={**facts.extra, MTA_PROBE: alternative.postfix})
+    target = platform.pam_smtp_link_target
+    if target is None:
+        return facts
+    shipped = facts.file(target)
+    pam = "/etc/pam.d/smtp"
+    if shipped.exists and shipped.content is not None:
+        facts = facts.with_file(dataclasses.replace(shipped, path=pam))
+    else:  # postfix is installed by this run: its file's text is known once it is
+        facts = facts.with_file(FileState(pam, exists=True, from_package="postfix"))
+    return facts.replace(extra={**facts.extra, LINK_PROBE: Link(target, True)})
+
+
+def _mta_probe() -> Probe:
+    links = sorted({p.mta_alternative.link for p in ALL if p.mta_alternative is not None})
+    script = "; ".join(f"readlink {link} 2>/dev/null" for link in links) + "; true"
+    return Probe(MTA_PROBE, script, parse_first_line)
+
+
 class Packages(Step):
     name = "packages"
     refresh_after_apply = True
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         files: dict[str, None] = {}
         for platform in ALL:
             for paths in platform.package_files.values():
@@ -82,6 +112,7 @@ class Packages(Step):
             users=("postfix",),
             groups=("sasl", "saslauth", "postdrop"),
             services=("postfix", "postfix@-", "saslauthd"),
+            extra=(_mta_probe(),),
         )
 
     def check(self, ctx: Context) -> list[Change]:
@@ -98,29 +129,69 @@ class Packages(Step):
                     actions=platform.install(missing),
                     notify=frozenset({"postfix:restart"}) if "postfix" in missing else frozenset(),
                     effect=lambda f, names=missing, p=platform: predict_install(f, p, names),
+                    installs=missing,
                 )
             )
-        if ctx.vars.remove_sendmail:
-            present = tuple(name for name in platform.sendmail_packages if name in facts.packages)
-            if present:
-                changes.append(
-                    Change(
-                        step=self.name,
-                        summary="remove " + ", ".join(present),
-                        actions=platform.remove(present),
-                        effect=lambda f, names=present: predict_remove(f, names),
-                    )
+        old = [(name, floor) for name in platform.mail_packages
+               if (floor := platform.below_floor(name, facts.packages.get(name))) is not None]
+        if old:
+            names = tuple(name for name, _ in old)
+            changes.append(
+                Change(
+                    step=self.name,
+                    summary="update " + "; ".join(
+                        f"{name} {facts.packages[name]} ({floor.lacks} need {floor.release} or later)"
+                        for name, floor in old),
+                    actions=platform.update(names),
+                    notify=frozenset({"postfix:restart"}) if "postfix" in names else frozenset(),
+                    effect=lambda f, names=names: predict_update(f, names),
                 )
+            )
+        present = tuple(name for name in platform.sendmail_packages if name in facts.packages)
+        if ctx.vars.remove_sendmail and present:
+            changes.append(
+                Change(
+                    step=self.name,
+                    summary="remove " + ", ".join(present),
+                    actions=platform.remove(present),
+                    effect=lambda f, names=present: predict_remove(f, names),
+                )
+            )
+        mta = self._mta(ctx, removing_sendmail=ctx.vars.remove_sendmail and bool(present))
+        if mta:
+            changes.append(mta)
         return changes
 
+    def _mta(self, ctx: Context, removing_sendmail: bool) -> Change | None:
+        alternative = ctx.platform.mta_alternative
+        current = ctx.facts.extra.get(MTA_PROBE)
+        if alternative is None or not current or current == alternative.postfix:
+            return None
+        if current == alternative.sendmail:
+            if removing_sendmail:
+                return None  # sendmail's package takes its entry along; postfix's is the one left
+            why = "sendmail stays installed, and its priority would keep /usr/sbin/sendmail and /etc/pam.d/smtp"
+        else:
+            why = f"it was {current}"
+        return Change(
+            step=self.name,
+            summary=f"make postfix the {alternative.name} alternative ({why})",
+            # The journal records the alternative it was, for a rollback.
+            actions=(Journaled(Command(("alternatives", "--set", alternative.name, alternative.postfix)),
+                               (Undo(f"make {current} the {alternative.name} alternative again",
+                                     Command(("alternatives", "--set", alternative.name, current)).render()),)),),
+            effect=lambda f, p=ctx.platform: predict_mta(f, p),
+        )
+
     def reconcile(self, before: Facts, after: Facts, changes: list[Change], platform: Platform) -> Facts:
+        """Files the packages this run installed dropped or replaced are marked as shipped by them."""
         installed = [name for name in platform.mail_packages if name not in before.packages and name in after.packages]
         files = dict(after.files)
         for name in installed:
             for path in platform.package_files.get(name, ()):
                 was = before.files.get(path)
                 now = files.get(path)
-                if now is not None and now.exists and not (was and was.exists):
+                # New, or changed by the install (/etc/pam.d/smtp once the mta alternative is postfix's).
+                if now is not None and now.exists and not (was and was.exists and was.content == now.content):
                     files[path] = FileState(**{**now.__dict__, "from_package": name})
-        extra = {**after.extra, INSTALLED_THIS_RUN: frozenset(installed)}
-        return after.replace(files=files, extra=extra)
+        return after.replace(files=files)

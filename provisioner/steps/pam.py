@@ -34,18 +34,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
-from provisioner.facts import FactSpec, Probe
+from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
+from provisioner.probes import FactSpec, Probe
+from provisioner.platforms import union_paths
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, SetAttributes, UserState, WriteFile
-from provisioner.steps.base import Context, Step, unified_diff, StepError
-from provisioner.steps.sasl import add_to_group
+from provisioner.model import Change, CreateGroup, Facts, FileState, SetAttributes, WriteFile
+from provisioner.steps.accounts import create_group, in_group, join_group, leave_group
+from provisioner.steps.base import Context, Step, StepError
+from provisioner.steps.files import unified_diff, write_change
 
 LINK_PROBE = "pam_smtp_link"
-# Where EL's alternatives link usually ends; gathered so that a rollback of a
-# write through the link knows the file existed (and restores it rather than
-# deleting it).
-EL_PAM_SMTP_TARGET = "/etc/pam.d/smtp.postfix"
 # saslauthd caches successful logins (-c on Debian): a change that can revoke access restarts it.
 REVOKE = frozenset({"saslauthd:restart"})
 
@@ -119,35 +117,18 @@ def new_pam_smtp(tail: tuple[str, ...], line: str = PAM_LISTFILE_LINE) -> str:
     return "".join(f"{l}\n" for l in (line, *tail))
 
 
-def allow_file_content(groups: list[str] | tuple[str, ...]) -> str:
-    # No comment header: pam_listfile has no comment syntax, it would look up
-    # a "# ..." line as a group name on every authentication.
-    return "".join(f"{g}\n" for g in groups)
-
-
 # ------------------------------------------------------------ the step
-
-
-def remove_from_group(facts: Facts, user: str, group: str) -> Facts:
-    """Facts after ``gpasswd -d user group``."""
-    groups = dict(facts.groups)
-    groups[group] = tuple(m for m in groups.get(group, ()) if m != user)
-    users = dict(facts.users)
-    if user in users:
-        users[user] = UserState(name=user, groups=tuple(g for g in users[user].groups if g != group))
-    return facts.replace(users=users, groups=groups)
-
-
-def create_group(facts: Facts, group: str) -> Facts:
-    return facts.replace(groups={**facts.groups, group: facts.groups.get(group, ())})
 
 
 class Pam(Step):
     name = "pam"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            files=(PAM_SMTP, EL_PAM_SMTP_TARGET, PAM_ALLOW_FILE),
+            # Where an alternatives link usually ends is gathered too, so that a
+            # rollback of a write through the link knows the file existed (and
+            # restores it rather than deleting it).
+            files=(PAM_SMTP, *union_paths("pam_smtp_link_target"), PAM_ALLOW_FILE),
             users=tuple(vars.mail_users),
             groups=(vars.mail_group,),
             extra=(Probe(LINK_PROBE, LINK_SCRIPT, parse_link),),
@@ -174,37 +155,16 @@ class Pam(Step):
                 Change(
                     step=self.name,
                     summary=f"create group {group}",
-                    actions=(Command(("groupadd", group)),),
+                    actions=(CreateGroup(group),),
                     effect=lambda f: create_group(f, group),
                 )
             )
-        for user in users:
-            state = facts.users[user]
-            if group in state.groups or user in facts.groups.get(group, ()):
-                continue
-            changes.append(
-                Change(
-                    step=self.name,
-                    summary=f"add {user} to group {group}",
-                    actions=(Command(("usermod", "-a", "-G", group, user)),),
-                    effect=lambda f, u=user: add_to_group(f, u, group),
-                )
-            )
+        changes += [join_group(self.name, user, group) for user in users if not in_group(facts, user, group)]
         if vars.exclusive_membership:
             # Only explicit members (getent's list) can be removed; a user whose
             # primary group this is keeps it (gpasswd cannot take that away).
-            for member in facts.groups.get(group, ()):
-                if member in users:
-                    continue
-                changes.append(
-                    Change(
-                        step=self.name,
-                        summary=f"remove {member} from group {group} (exclusive membership)",
-                        actions=(Command(("gpasswd", "-d", member, group)),),
-                        notify=REVOKE,
-                        effect=lambda f, m=member: remove_from_group(f, m, group),
-                    )
-                )
+            changes += [leave_group(self.name, member, group, "exclusive membership", notify=REVOKE)
+                        for member in facts.groups.get(group, ()) if member not in users]
 
         smtp = self._pam_smtp(ctx)
         if smtp:
@@ -228,15 +188,7 @@ class Pam(Step):
                 notify=REVOKE,
                 effect=lambda f: f.with_file(written),
             )
-        return Change(
-            step=self.name,
-            summary=f"write {PAM_ALLOW_FILE}",
-            actions=(WriteFile(PAM_ALLOW_FILE, content, mode="644"),),
-            diff=unified_diff(PAM_ALLOW_FILE, state.content if state.exists else None, content),
-            notify=REVOKE,
-            writes=(PAM_ALLOW_FILE,),
-            effect=lambda f: f.with_file(written),
-        )
+        return write_change(self.name, f"write {PAM_ALLOW_FILE}", state, content, notify=REVOKE)
 
     # -------------------------------------------------------- /etc/pam.d/smtp
 
@@ -257,17 +209,7 @@ class Pam(Step):
         if not state.exists:
             # Absent, or a dangling link: a new regular file (mv replaces the link).
             new = new_pam_smtp(ctx.platform.pam_smtp_tail)
-            return Change(
-                step=self.name,
-                summary=f"create {PAM_SMTP}",
-                actions=(WriteFile(PAM_SMTP, new, mode="644"),),
-                diff=unified_diff(PAM_SMTP, None, new),
-                notify=REVOKE,
-                writes=(PAM_SMTP,),
-                effect=lambda f: f.with_file(
-                    FileState(PAM_SMTP, exists=True, content=new, mode="644", owner="root", group="root")
-                ),
-            )
+            return write_change(self.name, f"create {PAM_SMTP}", state, new, notify=REVOKE)
 
         old = state.content or ""
         if restriction_first(old):
@@ -292,6 +234,7 @@ class Pam(Step):
                 f = f.with_file(FileState(target, exists=True, content=new, mode=mode, owner="root", group="root"))
             return f
 
+        # Not write_change: the text seen (and diffed) is the link's, the file written its target's.
         return Change(
             step=self.name,
             summary=summary,

@@ -1,6 +1,6 @@
 """Cyrus SASL for smtpd, and saslauthd checking passwords through PAM.
 
-Three concerns, one Change each:
+These concerns, one Change each:
 
 * smtpd.conf (``platform.smtpd_sasl_conf``) is managed whole: it says only
   ``pwcheck_method: saslauthd`` and ``mech_list: PLAIN LOGIN``. Cyrus reads it
@@ -8,11 +8,20 @@ Three concerns, one Change each:
   it enters its chroot. ``postfix reload`` makes master retire its smtpd
   processes after their current session, and the new ones read the new file:
   a reload is enough, no restart.
+* another smtpd.conf that Cyrus finds first (``smtpd_sasl_conf_shadows``: on
+  EL, /usr/lib64/sasl2, where earlier versions of this tool wrote it) is
+  moved aside into the run's journal (removed, its copy journaled), after
+  ours is written, so that smtpd always finds a right file and a rollback
+  can put it back.
 * saslauthd's settings (``/etc/default/saslauthd`` on Debian,
   ``/etc/sysconfig/saslauthd`` on EL) are shell-variable files shipped by the
   package. They are edited in place: comments and other variables stay, a
   managed variable is replaced where it stands (even when commented out) and
   appended when absent. saslauthd reads them only at start: saslauthd:restart.
+* saslauthd's unit drop-in (``saslauthd_unit_dropin``, Debian 13): the native
+  unit must create the socket directory inside the chroot and look for the
+  pid file there. Written whole, then ``systemctl daemon-reload`` (again
+  after a rollback puts the old one back); saslauthd:restart.
 * Debian only (chrooted smtpd): saslauthd's socket lives inside Postfix's
   chroot, in /var/spool/postfix/var/run/saslauthd, which Debian's saslauthd
   init script creates (root:sasl 0710) from the -m option; so user postfix
@@ -25,175 +34,44 @@ Three concerns, one Change each:
 
 from __future__ import annotations
 
-import re
-import shlex
+from typing import Mapping
 
-from provisioner.facts import FactSpec
+from provisioner.desired import SMTPD_CONF
+from provisioner.probes import FactSpec
+from provisioner.keyedit import edit_shell_vars, shell_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, UserState, WriteFile
-from provisioner.platforms import Platform, union_paths
-from provisioner.steps.base import Context, Step, unified_diff
+from provisioner.model import Change, Command, FileState, RemoveFile
+from provisioner.platforms import union_paths
+from provisioner.steps.accounts import in_group, join_group
+from provisioner.steps.base import Context, Step
+from provisioner.steps.files import write_change
 
-SMTPD_CONF = "pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\n"
 SASL_GROUP = "sasl"
 POSTFIX_USER = "postfix"
-CHROOT_SOCKET_DIR = "/var/spool/postfix/var/run/saslauthd"
-PLAIN_SOCKET_DIR = "/var/run/saslauthd"
 CREATED_HEADER = "# saslauthd settings, managed by provisioner.\n"
 
-# The managed variables as each package ships them, for a dry run that cannot
-# read the file yet (the package is installed by this very run). Only used to
-# predict which variables will change; the real run reads the real file.
-# Debian 12 sasl2-bin: no START line at all (so saslauthd does not run).
-# EL6/7/8 cyrus-sasl: MECH=pam, SOCKETDIR=/var/run/saslauthd or /run/saslauthd.
-SHIPPED_SETTINGS: dict[str, dict[str, str]] = {
-    "sasl2-bin": {"MECHANISMS": "pam", "OPTIONS": "-c -m /var/run/saslauthd"},
-    "cyrus-sasl": {"MECH": "pam"},
-}
 
-
-def saslauthd_settings(platform: Platform) -> dict[str, str]:
-    """The saslauthd variables to manage, in the order they are reported."""
-    if platform.family == "debian":
-        socket_dir = CHROOT_SOCKET_DIR if platform.postfix_chroot else PLAIN_SOCKET_DIR
-        return {"START": "yes", "MECHANISMS": "pam", "OPTIONS": f"-c -m {socket_dir}"}
-    # EL: the default SOCKETDIR is right, Postfix is not chrooted there.
-    return {"MECH": "pam"}
-
-
-# ------------------------------------------------------------ KEY=VALUE files
-
-ASSIGN_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-COMMENTED_RE = re.compile(r"^\s*#+\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-PLAIN_VALUE_RE = re.compile(r"^[A-Za-z0-9_./:@%+,-]+$")
-UNSAFE_IN_QUOTES = set('"\\$`\n')
-
-
-def shell_value(raw: str) -> str | None:
-    """The value a shell assigns from the text after ``KEY=``; None if it is not one word."""
-    try:
-        words = shlex.split(raw, comments=True, posix=True)
-    except ValueError:
-        return None
-    if not words:
-        return ""
-    if len(words) > 1 or raw[:1].isspace():
-        # `KEY=a b` runs command b with KEY=a in its environment: not an assignment we can trust.
-        return None
-    return words[0]
-
-
-def shell_assignments(text: str) -> dict[str, str | None]:
-    """Effective value of each variable (the last assignment wins, as in the shell)."""
-    values: dict[str, str | None] = {}
-    for line in text.splitlines():
-        match = ASSIGN_RE.match(line)
-        if match:
-            values[match.group(1)] = shell_value(match.group(2))
-    return values
-
-
-def render_assignment(key: str, value: str, quoted: bool) -> str:
-    if any(c in UNSAFE_IN_QUOTES for c in value):
-        raise ValueError(f"{key}: value {value!r} cannot be written safely")
-    if quoted or not PLAIN_VALUE_RE.match(value):
-        return f'{key}="{value}"\n'
-    return f"{key}={value}\n"
-
-
-def edit_shell_vars(text: str, settings: dict[str, str], header: str = "") -> tuple[str, list[str]]:
-    """Apply ``settings`` to a KEY=VALUE shell file; return (new text, keys changed).
-
-    A key already set to the wanted value (by the shell's reading: the last
-    assignment wins, quoting does not matter) is left as it is. Otherwise the
-    first assignment is replaced where it stands and later ones are dropped;
-    with no assignment, the first commented-out one (``#KEY=...``) is replaced;
-    else the line is appended. The replacement keeps the quoting style of the
-    line it replaces. ``header`` starts a file that was empty.
-    """
-    lines = text.splitlines(keepends=True)
-    active: dict[str, list[int]] = {}
-    commented: dict[str, int] = {}
-    for index, line in enumerate(lines):
-        match = ASSIGN_RE.match(line)
-        if match:
-            active.setdefault(match.group(1), []).append(index)
-            continue
-        match = COMMENTED_RE.match(line)
-        if match:
-            commented.setdefault(match.group(1), index)
-    current = shell_assignments(text)
-    replace: dict[int, str] = {}
-    drop: set[int] = set()
-    appended: list[str] = []
-    changed: list[str] = []
-    for key, value in settings.items():
-        if key in active and current.get(key) == value:
-            continue
-        changed.append(key)
-        if key in active:
-            first, *rest = active[key]
-            raw = ASSIGN_RE.match(lines[first]).group(2)  # type: ignore[union-attr]
-            replace[first] = render_assignment(key, value, raw.startswith('"'))
-            drop.update(rest)
-        elif key in commented and commented[key] not in replace:
-            raw = COMMENTED_RE.match(lines[commented[key]]).group(2)  # type: ignore[union-attr]
-            replace[commented[key]] = render_assignment(key, value, raw.startswith('"'))
-        else:
-            appended.append(render_assignment(key, value, False))
-    if not changed:
-        return text, []
-    out: list[str] = []
-    for index, line in enumerate(lines):
-        if index in replace:
-            out.append(replace[index])
-        elif index not in drop:
-            out.append(line)
-    if out and not out[-1].endswith("\n"):
-        out[-1] += "\n"
-    if appended and not text.strip():
-        out = [header] if header else []
-    out.extend(appended)
-    return "".join(out), changed
-
-
-def describe_settings(settings: dict[str, str], keys: list[str]) -> str:
-    return ", ".join(render_assignment(key, settings[key], False).strip() for key in keys)
+def describe_settings(settings: Mapping[str, str], keys: list[str]) -> str:
+    return ", ".join(shell_line(key, settings[key], False).strip() for key in keys)
 
 
 # ------------------------------------------------------------ the step
 
 
-def _in_group(facts: Facts, user: str, group: str) -> bool:
-    state = facts.users.get(user)
-    return (state is not None and group in state.groups) or user in facts.groups.get(group, ())
-
-
-def add_to_group(facts: Facts, user: str, group: str) -> Facts:
-    """Facts after ``usermod -a -G group user``."""
-    users = dict(facts.users)
-    state = users.get(user, UserState(name=user))
-    if group not in state.groups:
-        users[user] = UserState(name=user, groups=(*state.groups, group))
-    groups = dict(facts.groups)
-    members = groups.get(group, ())
-    if user not in members:
-        groups[group] = (*members, user)
-    return facts.replace(users=users, groups=groups)
-
-
 class Sasl(Step):
     name = "sasl"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            files=(*union_paths("smtpd_sasl_conf"), *union_paths("saslauthd_defaults")),
+            files=(*union_paths("smtpd_sasl_conf"), *union_paths("smtpd_sasl_conf_shadows"),
+                   *union_paths("saslauthd_defaults"), *union_paths("saslauthd_unit_dropin")),
             users=(POSTFIX_USER,),
             groups=(SASL_GROUP,),
         )
 
     def check(self, ctx: Context) -> list[Change]:
-        changes = [self._smtpd_conf(ctx), self._saslauthd(ctx), self._postfix_group(ctx)]
+        changes = [self._smtpd_conf(ctx), *self._shadows(ctx), self._saslauthd(ctx), self._unit_dropin(ctx),
+                   self._postfix_group(ctx)]
         return [change for change in changes if change is not None]
 
     # -------------------------------------------------------- smtpd.conf
@@ -210,29 +88,36 @@ class Sasl(Step):
             summary = f"write {path} (replacing the file shipped by {state.from_package})"
         else:
             summary = f"write {path}"
-        effect = lambda f: f.with_file(  # noqa: E731
-            FileState(path, exists=True, content=SMTPD_CONF, mode="644", owner="root", group="root")
-        )
-        actions: tuple = ()
-        if not state.exists:
-            actions += (Command(("mkdir", "-p", path.rsplit("/", 1)[0])),)
-        actions += (WriteFile(path, SMTPD_CONF, mode="644"),)
-        return Change(
-            step=self.name,
-            summary=summary,
-            actions=actions,
-            # No diff against a shipped file whose text is not known yet (dry run).
-            diff=None if state.exists and state.content is None else unified_diff(path, state.content, SMTPD_CONF),
+        return write_change(
+            self.name, summary, state, SMTPD_CONF,
             notify=frozenset({"postfix:reload"}),
-            writes=(path,),
-            effect=effect,
+            # No diff against a shipped file whose text is not known yet (dry run).
+            show_diff=not (state.exists and state.content is None),
+            prelude=() if state.exists else (Command(("mkdir", "-p", path.rsplit("/", 1)[0])),),
         )
+
+    def _shadows(self, ctx: Context) -> list[Change]:
+        conf = ctx.platform.smtpd_sasl_conf
+        changes = []
+        for path, why in ctx.platform.smtpd_sasl_conf_shadows:
+            if not ctx.facts.file(path).exists:
+                continue
+            changes.append(Change(
+                step=self.name,
+                summary=f"move {path} aside (read before {conf}; {why})",
+                # The run's journal keeps it: a rollback puts it back, nothing is left beside it.
+                actions=(RemoveFile(path),),
+                notify=frozenset({"postfix:reload"}),
+                writes=(path,),
+                effect=lambda f, path=path: f.with_file(FileState(path)),
+            ))
+        return changes
 
     # -------------------------------------------------------- saslauthd settings
 
     def _saslauthd(self, ctx: Context) -> Change | None:
         path = ctx.platform.saslauthd_defaults
-        settings = saslauthd_settings(ctx.platform)
+        settings = ctx.platform.saslauthd_settings
         state = ctx.facts.file(path)
         notify = frozenset({"saslauthd:restart"})
         # Names every managed variable, not only those that differ: the dry
@@ -242,7 +127,8 @@ class Sasl(Step):
         if state.exists and state.content is None:
             # Dropped by a package this run installs: its text is known only
             # once installed, so predict from what the package ships.
-            shipped = SHIPPED_SETTINGS.get(state.from_package or "", {})
+            as_shipped = ctx.platform.saslauthd_shipped
+            shipped = as_shipped.values if state.from_package == as_shipped.package else {}
             if all(shipped.get(key) == value for key, value in settings.items()):
                 return None
             return Change(
@@ -262,18 +148,27 @@ class Sasl(Step):
             summary = f"update {path}: set {describe_settings(settings, changed)}"
         else:
             summary = f"create {path} with {describe_settings(settings, list(settings))}"
-        mode, owner, group = state.mode or "644", state.owner or "root", state.group or "root"
-        return Change(
-            step=self.name,
-            summary=summary,
-            actions=(WriteFile(path, new, mode=mode, owner=owner, group=group),),
-            diff=unified_diff(path, old if state.exists else None, new),
-            notify=notify,
-            writes=(path,),
-            effect=lambda f: f.with_file(
-                FileState(path, exists=True, content=new, mode=mode, owner=owner, group=group,
-                          from_package=state.from_package)
-            ),
+        return write_change(
+            self.name, summary, state, new, notify=notify, origin=state.from_package,
+            mode=state.mode or "644", owner=state.owner or "root", group=state.group or "root",
+        )
+
+    # -------------------------------------------------------- saslauthd's unit
+
+    def _unit_dropin(self, ctx: Context) -> Change | None:
+        dropin = ctx.platform.saslauthd_unit_dropin
+        if dropin is None:
+            return None
+        state = ctx.facts.file(dropin.path)
+        if state.known and state.content == dropin.content:
+            return None
+        reload_units = ctx.platform.reload_units()
+        return write_change(
+            self.name, f"write {dropin.path} ({dropin.why})", state, dropin.content,
+            notify=frozenset({"saslauthd:restart"}),
+            prelude=() if state.exists else (Command(("mkdir", "-p", dropin.path.rsplit("/", 1)[0])),),
+            then=reload_units,
+            after_restore=reload_units,
         )
 
     # -------------------------------------------------------- postfix in group sasl
@@ -281,12 +176,6 @@ class Sasl(Step):
     def _postfix_group(self, ctx: Context) -> Change | None:
         if not ctx.platform.postfix_chroot:
             return None  # EL: saslauthd's socket is outside any chroot, world-reachable
-        if _in_group(ctx.facts, POSTFIX_USER, SASL_GROUP):
+        if in_group(ctx.facts, POSTFIX_USER, SASL_GROUP):
             return None
-        return Change(
-            step=self.name,
-            summary=f"add {POSTFIX_USER} to group {SASL_GROUP}",
-            actions=(Command(("usermod", "-a", "-G", SASL_GROUP, POSTFIX_USER)),),
-            notify=frozenset({"postfix:reload"}),
-            effect=lambda f: add_to_group(f, POSTFIX_USER, SASL_GROUP),
-        )
+        return join_group(self.name, POSTFIX_USER, SASL_GROUP, notify=frozenset({"postfix:reload"}))

@@ -3,26 +3,33 @@
 Runs last. Earlier steps only notify ("postfix:restart", "postfix:reload",
 "saslauthd:restart"); here each service gets at most one restart or reload,
 and Postfix's only after `postfix check` passes. A failed check fails the
-step, and the engine then restores the files this run rewrote.
+step, and the engine rolls the run back. Each service's state before the
+run is recorded by the platform's commands (``Platform.enable``,
+``restart``, ``reload``, ``disable_now``), so that a rollback brings it
+back there, with the restored configuration.
 
 Whether a daemon runs is read from the process table, not from systemd
-alone: on Debian `postfix.service` is a wrapper that stays "active" while
+alone: on Debian 12 `postfix.service` is a wrapper that stays "active" while
 `postfix@-` has failed, and saslauthd's SysV script reports "active" with no
 daemon running when START=yes is missing.
+
+sendmail kept (``remove_sendmail: false``): its service is stopped and
+disabled first. Both daemons want port 25; on EL7+ postfix.service's
+``Conflicts=sendmail.service`` leaves the boot to pick one of the two, and on
+EL6 both init scripts start it at every boot, the second failing.
 """
 
 from __future__ import annotations
 
-from provisioner.facts import FactSpec, Probe, parse_lines
+from provisioner.desired import SERVICES
+from provisioner.probes import FactSpec, Probe, parse_lines
 from provisioner.vars import MailVars
-from provisioner.model import Change, Facts, ServiceState, Shell
+from provisioner.model import Change, Facts, ServiceState
+from provisioner.platforms import ALL
+from provisioner.platforms.base import DAEMONS
 from provisioner.steps.base import Context, Step
-from provisioner.steps.packages import INSTALLED_THIS_RUN
 
 PROCESS_PROBE = "services_processes"
-# Process name of each service's daemon.
-DAEMONS = {"postfix": "master", "saslauthd": "saslauthd"}
-ORDER = ("saslauthd", "postfix")  # postfix authenticates through saslauthd
 
 
 def running(facts: Facts, service: str) -> bool:
@@ -49,16 +56,13 @@ def _mark(service: str, enabled: bool | None = None, active: bool | None = None)
     return effect
 
 
-def _literal(rendered: str) -> str:
-    return rendered.replace("{", "{{").replace("}", "}}")
-
-
 class Services(Step):
     name = "services"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            services=("postfix", "postfix@-", "saslauthd"),
+            services=("postfix", "postfix@-", "saslauthd",
+                      *dict.fromkeys(p.sendmail_service for p in ALL if p.sendmail_service)),
             extra=(
                 Probe(
                     PROCESS_PROBE,
@@ -70,35 +74,16 @@ class Services(Step):
             ),
         )
 
-    def recovery(self, initial: Facts, platform) -> tuple:
-        """After a failure and the rollback of the files: put back in service what ran before.
-
-        A running Postfix is reloaded (no downtime; it may have loaded the
-        configuration that was just rolled back); a stopped one is restarted.
-        saslauthd is restarted only if it stopped.
-        """
-        actions = []
-        for service in ORDER:
-            if not running(initial, service):
-                continue
-            when_running = platform.reload(service).render() if service == "postfix" else "true"
-            restart = platform.restart(service).render()
-            actions.append(
-                Shell(
-                    # Rendered commands are already quoted; braces escaped for format().
-                    "if pgrep -x {0} >/dev/null 2>&1; then " + _literal(when_running) + "; else "
-                    + _literal(restart) + "; fi",
-                    (DAEMONS[service],),
-                )
-            )
-        return tuple(actions)
-
     def check(self, ctx: Context) -> list[Change]:
         platform, facts = ctx.platform, ctx.facts
         changes: list[Change] = []
-        installed = facts.extra.get(INSTALLED_THIS_RUN, frozenset())
-        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in installed}
-        for service in ORDER:
+        sendmail = self._sendmail(ctx)
+        if sendmail:
+            changes.append(sendmail)
+        # Services of packages this run installs are enabled whatever the
+        # distribution's install-time default (which a dry run cannot see).
+        fresh = {service for package, (service, _, _) in platform.package_services.items() if package in ctx.installed}
+        for service in SERVICES:
             state = facts.services.get(service, ServiceState(service, exists=False))
             if not state.enabled or service in fresh:
                 changes.append(
@@ -109,7 +94,7 @@ class Services(Step):
                         effect=_mark(service, enabled=True),
                     )
                 )
-        for service in ORDER:
+        for service in SERVICES:
             is_running = running(facts, service)
             restart = f"{service}:restart" in ctx.notified
             reload = f"{service}:reload" in ctx.notified
@@ -132,3 +117,17 @@ class Services(Step):
                 Change(step=self.name, summary=summary, actions=tuple(actions), effect=_mark(service, active=True))
             )
         return changes
+
+    def _sendmail(self, ctx: Context) -> Change | None:
+        service = ctx.platform.sendmail_service
+        kept = any(name in ctx.facts.packages for name in ctx.platform.sendmail_packages)
+        state = ctx.facts.services.get(service or "", ServiceState("", exists=False))
+        if service is None or not kept or not state.exists or not (state.enabled or state.active):
+            return None
+        return Change(
+            step=self.name,
+            summary=f"stop and disable {service} (remove_sendmail: false keeps its package; "
+                    "postfix is the MTA and needs port 25)",
+            actions=ctx.platform.disable_now(service),
+            effect=_mark(service, enabled=False, active=False),
+        )

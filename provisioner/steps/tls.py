@@ -13,7 +13,10 @@ Two ways to get a certificate:
   another host, expires within ``renew_before_days``, or no longer matches
   its key (the key's public half comes from a probe: public data only).
 
-DH parameters: the RFC 7919 ffdhe2048 group as a constant (Logjam).
+DH parameters: the RFC 7919 ffdhe2048 group as a constant (Logjam), where
+main.cf names the file (Postfix < 3.9; from 3.9 the parameter is deprecated
+and the built-in tls_ffdhe_auto_groups negotiate ffdhe2048 or ffdhe3072). A
+file left by an earlier run on an upgraded host is left alone: nothing reads it.
 
 New certificate files reach smtpd processes started after a ``postfix reload``
 (smtpd loads them at process start), so file changes notify postfix:reload.
@@ -21,20 +24,20 @@ New certificate files reach smtpd processes started after a ``postfix reload``
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shlex
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
-from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.facts import FactSpec, Probe
+from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY, dh_params_file
+from provisioner.probes import FactSpec, Probe
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, SetAttributes, Shell, WriteFile, backup_path
+from provisioner.model import Change, Facts, FileState, MakeDirectory, SelfSignedCertificate
 from provisioner.platforms import Platform
-from provisioner.steps.base import Context, Step, StepError, unified_diff
+from provisioner.steps.base import Context, Step, StepError
+from provisioner.steps.files import attributes_change, write_change
 
 RELOAD = frozenset({"postfix:reload"})
 DIR_PROBE_NAME = "tls_dir"
@@ -128,35 +131,6 @@ def read_material(vars: MailVars) -> tuple[Material, ...]:
     return tuple(materials)
 
 
-def _same_mode(actual: str | None, wanted: str) -> bool:
-    try:
-        return actual is not None and int(actual, 8) == int(wanted, 8)
-    except ValueError:
-        return False
-
-
-def attributes_change(step: str, state: FileState, mode: str, owner: str = "root", group: str = "root") -> Change | None:
-    """A SetAttributes change when a file's mode or owner drifted, else None."""
-    if not state.exists:
-        return None
-    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
-    mode_ok = state.mode is None or _same_mode(state.mode, mode)
-    if owner_ok and mode_ok:
-        return None
-    parts = []
-    if not owner_ok:
-        parts.append(f"owner {owner}:{group}")
-    if not mode_ok:
-        parts.append(f"mode {mode}")
-    return Change(
-        step=step,
-        summary=f"set {' and '.join(parts)} on {state.path}",
-        actions=(SetAttributes(state.path, mode=None if mode_ok else mode,
-                               owner=None if owner_ok else owner, group=None if owner_ok else group),),
-        effect=lambda f: f.with_file(dataclasses.replace(f.file(state.path), mode=mode, owner=owner, group=group)),
-    )
-
-
 def file_digest(state: FileState) -> str | None:
     if state.sha256:
         return state.sha256
@@ -165,35 +139,11 @@ def file_digest(state: FileState) -> str | None:
     return None
 
 
-def now_of(options: dict) -> datetime:
-    value = options.get("now")
-    if value is None:
-        return datetime.now(timezone.utc)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def generate_action(hostname: str, days: int, platform: Platform) -> Shell:
-    """openssl req on the host, into a private temporary directory, then moved in place.
-
-    The key is made under umask 077 and never leaves the host. Old files are
-    kept as backups (rollback), and a failed openssl leaves the old pair intact.
-    """
-    args = [TLS_DIR, str(days), f"/CN={hostname}", TLS_KEY, TLS_CERT, backup_path(TLS_KEY), backup_path(TLS_CERT)]
-    addext = ""
-    if platform.openssl_has_addext:
-        args.append(f"subjectAltName=DNS:{hostname}")
-        addext = " -addext {7}"
-    return Shell(
-        "( umask 077 && _d=$(mktemp -d {0}/.selfsigned.XXXXXX) && "
-        "if openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days {1} -subj {2}" + addext + " "
-        "-keyout \"$_d/key.pem\" -out \"$_d/cert.pem\" 2>\"$_d/log\"; then :; "
-        "else cat \"$_d/log\" >&2; rm -rf \"$_d\"; exit 1; fi && "
-        "chown root:root \"$_d/key.pem\" \"$_d/cert.pem\" && chmod 600 \"$_d/key.pem\" && chmod 644 \"$_d/cert.pem\" && "
-        "{{ [ ! -e {3} ] || cp -p {3} {5}; }} && {{ [ ! -e {4} ] || cp -p {4} {6}; }} && "
-        "mv -f \"$_d/key.pem\" {3} && mv -f \"$_d/cert.pem\" {4} && rm -rf \"$_d\" )",
-        tuple(args),
+def generate_action(hostname: str, days: int, platform: Platform) -> SelfSignedCertificate:
+    """openssl req on the host, into a private temporary directory, then moved in place (see the action)."""
+    return SelfSignedCertificate(
+        directory=TLS_DIR, key=TLS_KEY, cert=TLS_CERT, subject=f"/CN={hostname}", days=days,
+        san=f"subjectAltName=DNS:{hostname}" if platform.openssl_has_addext else None,
     )
 
 
@@ -229,7 +179,7 @@ def renewal_reason(cert: FileState, key: FileState, key_public: str | None, host
 class Tls(Step):
     name = "tls"
 
-    def facts(self, vars: MailVars) -> FactSpec:
+    def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
             files=(TLS_CERT, TLS_CA, DH_PARAMS),
             secret_files=(TLS_KEY, TLS_COMBINED),
@@ -241,10 +191,10 @@ class Tls(Step):
             materials = read_material(ctx.vars)
         except MaterialError as exc:
             raise MaterialError(f"{ctx.host}: {exc}") from None
-        return plan(ctx.vars, ctx.platform, ctx.facts, materials, now_of(ctx.options), self.name)
+        return tls_changes(ctx.vars, ctx.platform, ctx.facts, materials, ctx.options.clock(), self.name)
 
 
-def plan(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
+def tls_changes(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Material, ...],
          now: datetime, step: str = "tls") -> list[Change]:
     """Pure: the changes that bring the TLS files to the desired state."""
     changes: list[Change] = []
@@ -253,7 +203,8 @@ def plan(vars: MailVars, platform: Platform, facts: Facts, materials: tuple[Mate
         changes.extend(_uploaded(facts, materials, step))
     else:
         changes.extend(_self_signed(vars, platform, facts, now, step))
-    changes.extend(_dh_params(facts, step))
+    if dh_params_file(vars, platform):
+        changes.extend(_dh_params(facts, step))
     return changes
 
 
@@ -268,7 +219,7 @@ def _directory(facts: Facts, step: str) -> list[Change]:
         return [Change(
             step=step,
             summary=f"create directory {TLS_DIR} (mode 755, root:root)",
-            actions=(Command(("install", "-d", "-m", "755", "-o", "root", "-g", "root", TLS_DIR)),),
+            actions=(MakeDirectory(TLS_DIR),),
             effect=effect,
         )]
     dir_state = FileState(TLS_DIR, exists=True, mode=state["mode"], owner=state["owner"], group=state["group"])
@@ -288,17 +239,9 @@ def _uploaded(facts: Facts, materials: tuple[Material, ...], step: str) -> list[
                 changes.append(change)
             continue
         verb = "replace" if state.exists else "install"
-        summary = f"{verb} the {item.what} {item.path} from the inventory"
-        written = FileState(item.path, exists=True, content=None if item.secret else item.content,
-                            sha256=item.sha256, mode=item.mode, owner="root", group="root")
-        changes.append(Change(
-            step=step,
-            summary=summary,
-            actions=(WriteFile(item.path, item.content, mode=item.mode, secret=item.secret),),
-            diff=None if item.secret else unified_diff(item.path, state.content if state.exists else None, item.content),
-            notify=RELOAD,
-            writes=(item.path,),
-            effect=lambda f, s=written: f.with_file(s),
+        changes.append(write_change(
+            step, f"{verb} the {item.what} {item.path} from the inventory", state, item.content,
+            mode=item.mode, secret=item.secret, digest=True, notify=RELOAD,
         ))
     return changes
 
@@ -335,16 +278,8 @@ def _dh_params(facts: Facts, step: str) -> list[Change]:
         change = attributes_change(step, state, "644")
         return [change] if change else []
     verb = "replace" if state.exists else "write"
-    return [Change(
-        step=step,
-        summary=f"{verb} {DH_PARAMS} (RFC 7919 ffdhe2048 DH parameters)",
-        actions=(WriteFile(DH_PARAMS, FFDHE2048_PEM, mode="644"),),
-        diff=unified_diff(DH_PARAMS, state.content if state.exists else None, FFDHE2048_PEM),
-        notify=RELOAD,
-        writes=(DH_PARAMS,),
-        effect=lambda f: f.with_file(FileState(DH_PARAMS, exists=True, content=FFDHE2048_PEM, sha256=_DH_SHA,
-                                               mode="644", owner="root", group="root")),
-    )]
+    summary = f"{verb} {DH_PARAMS} (RFC 7919 ffdhe2048 DH parameters)"
+    return [write_change(step, summary, state, FFDHE2048_PEM, digest=True, notify=RELOAD)]
 
 
 _DH_SHA = hashlib.sha256(FFDHE2048_PEM.encode()).hexdigest()

@@ -1,11 +1,14 @@
-"""The lab: real Debian 12 hosts (systemd-nspawn, real systemd, sshd, postfix, saslauthd, PAM).
+"""The lab: real Debian 12 and 13 hosts (systemd-nspawn, real systemd, sshd, postfix, saslauthd, PAM).
 
 One lab for the whole session. Each scenario owns a host so that scenarios do
 not depend on each other's leftovers:
-  lab1  fresh -> planned -> provisioned -> converged -> drifted -> repaired
+  lab1  Debian 12, and
+  lab4  Debian 13: fresh -> planned -> provisioned -> converged -> drifted -> repaired (together)
   lab2  fail-closed: verify fails, port 25 stays shut to outsiders
-  lab3  transport: host keys, unreachable hosts, bad input
-  lab4  the drift catalogue (test_drift_catalogue.py) and make drift-fuzz
+  lab3  transport: host keys, unreachable hosts, bad input; testinfra
+  lab5  Debian 12, faults: failed first runs, a reboot, each step failing in turn, locks, interrupts,
+        timeouts, a dropped link (test_fault_fresh_host.py, then test_faults.py)
+  lab6  Debian 12, the drift catalogue (test_drift_catalogue.py) and make drift-fuzz
 Set PROVISIONER_KEEP_LAB=1 to leave the hosts up after the run, and
 PROVISIONER_REUSE_LAB=1 to start from them instead of fresh hosts (when iterating).
 """
@@ -23,6 +26,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# Each lab host's Debian suite, lab1 first; the mission runs on one host of each.
+SUITES = ("bookworm", "bookworm", "bookworm", "trixie", "bookworm", "bookworm")
+MISSION_HOSTS = ("lab1", "lab4")
 
 
 def pytest_collection_modifyitems(items):
@@ -35,11 +41,11 @@ def pytest_collection_modifyitems(items):
 def lab():
     if os.geteuid() != 0:
         pytest.skip("the lab boots systemd-nspawn hosts and needs root (make test says so)")
-    from provisioner.lab import down, up
+    from tooling.lab import down, up
 
     if not os.environ.get("PROVISIONER_REUSE_LAB"):
         down()  # every session starts from fresh hosts
-    lab = up(hosts=4)
+    lab = up(hosts=list(SUITES))
     yield lab
     if not os.environ.get("PROVISIONER_KEEP_LAB"):
         down()

@@ -1,6 +1,6 @@
-"""The drift catalogue (tests/lab/drift/), every mutation once, in a fixed order, on lab4.
+"""The drift catalogue (tests/lab/drift/), every mutation once, in a fixed order, on lab6.
 
-lab4 is provisioned once (with exclusive_membership on, from a derived
+lab6 is provisioned once (with exclusive_membership on, from a derived
 inventory), gets unmanaged content planted, and then every case runs against
 it: mutate, dry run lists it, the real run makes exactly the plan and verify
 passes, a dry run right after exits 0, the unmanaged content survives and
@@ -28,7 +28,7 @@ from drift import MUTATIONS
 from drift.harness import KINDS, DriftFailure, HostLost, KnownDriftFailure, open_drift_host
 from drift.plans import make_test_cases
 
-HOST = "lab4"
+HOST = "lab6"
 GROUP = int(os.environ.get("DRIFT_GROUP", "8"))
 CASES = make_test_cases(group=GROUP)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "drift.md"

@@ -1,4 +1,4 @@
-"""`make drift-fuzz SEED=... N=...`: N random combinations of three catalogue mutations, on lab4.
+"""`make drift-fuzz SEED=... N=...`: N random combinations of three catalogue mutations, on lab6.
 
 Combination k of a run is drawn from the seed SEED + k alone, so a failing one
 runs again with `make drift-fuzz SEED=<its seed> N=1`. Each combination is
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(SEED is None, reason="random drift combinations:
 
 @pytest.fixture(scope="module")
 def fuzz_host(lab, tmp_path_factory):
-    host = open_drift_host(lab, "lab4", tmp_path_factory.mktemp("fuzz"), exclusive_membership=True)
+    host = open_drift_host(lab, "lab6", tmp_path_factory.mktemp("fuzz"), exclusive_membership=True)
     host.lost = None
     return host
 
@@ -44,7 +44,7 @@ def test_random_combination_converges_in_one_run(fuzz_host, seed):
     try:
         report = fuzz_host.run_case(case)
     except HostLost as exc:
-        fuzz_host.lost = f"lab4 was lost at seed {seed}"
+        fuzz_host.lost = f"lab6 was lost at seed {seed}"
         raise DriftFailure(f"seed {seed}: {ids}\nre-run: {rerun}\n{exc}") from None
     if report.kind:
         raise DriftFailure(f"seed {seed}: {ids}\nre-run: {rerun}\n{report.describe()}")

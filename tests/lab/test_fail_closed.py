@@ -26,8 +26,12 @@ def test_failed_verify_keeps_the_ports_shut_then_a_good_run_opens_them(lab, tmp_
     assert report["status"] == "failed"
     assert "verify failed" in report["error"] and "lockdown stays" in report["error"]
     assert "not-the-password" not in failed.out and "not-the-password" not in str(failed.report)
-    # The configured server runs, but only the control node reaches it.
-    assert smtp_banner(lab2.address, 25, source=lab2.control_address).startswith("220 ")
+    # The run is rolled back (the host is as it was: Postfix installed, not configured, not running);
+    # the lockdown stays, so nothing but the control node could reach it anyway.
+    assert report["rollback"]["status"] == "rolled-back", report
+    assert report["changes"] and report["run_id"]
+    assert ssh(lab, "lab2", "test -e /etc/postfix/main.cf", check=False).returncode != 0
+    assert ssh(lab, "lab2", "pgrep -x master", check=False).returncode != 0
     for port in (25, 587):
         assert shut_to(lab2.address, port, lab2.outsider_address), port
     # SSH is never touched by the lockdown.
@@ -62,7 +66,7 @@ def _bad_inventory(lab, tmp_path, extra_line: str):
 
 
 def test_config_that_postfix_check_rejects_is_rolled_back(lab, tmp_path):
-    """postfix check fails -> the previous files are restored, nothing restarted, the run fails."""
+    """postfix check fails -> the run is rolled back (its files restored), nothing restarted, the run fails."""
     lab2 = host(lab, "lab2")
     ensure_provisioned(lab, "lab2", tmp_path)
     before = ssh(lab, "lab2", "cat /etc/postfix/main.cf").stdout
@@ -71,7 +75,7 @@ def test_config_that_postfix_check_rejects_is_rolled_back(lab, tmp_path):
                     "--host", "lab2", tmp=tmp_path)
     assert failed.code == 1, failed.out
     error = failed.report["hosts"]["lab2"]["error"]
-    assert "postfix check failed" in error and "nosuchuser" in error and "restored /etc/postfix/main.cf" in error, error
+    assert "postfix check failed" in error and "nosuchuser" in error and "restore /etc/postfix/main.cf" in error, error
     assert ssh(lab, "lab2", "cat /etc/postfix/main.cf").stdout == before
     assert ssh(lab, "lab2", "pgrep -x master").stdout == pid_before  # never restarted on a bad config
     assert smtp_banner(lab2.address, 25, source=lab2.outsider_address).startswith("220 ")
@@ -87,7 +91,7 @@ def test_live_host_whose_verify_fails_gets_its_previous_config_back(lab, tmp_pat
                     "--host", "lab2", tmp=tmp_path)
     assert failed.code == 1, failed.out
     error = failed.report["hosts"]["lab2"]["error"]
-    assert error.startswith("verify failed") and "restored /etc/postfix/main.cf" in error, error
+    assert error.startswith("verify failed") and "restore /etc/postfix/main.cf" in error, error
     assert ssh(lab, "lab2", "cat /etc/postfix/main.cf").stdout == before
     assert smtp_banner(lab2.address, 25, source=lab2.outsider_address).startswith("220 ")
     assert invoke("verify", "--inventory", INV, "--host", "lab2", json_report=False).code == 0

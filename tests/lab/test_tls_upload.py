@@ -54,6 +54,12 @@ def test_uploaded_certificate_replaces_the_self_signed_one(lab, tmp_path):
     assert remote_key[0] == hashlib.sha256(key_pem).hexdigest()
     assert remote_key[-3:] == ["600", "root", "root"]
     assert ssh(lab, "lab3", "cat /etc/postfix/tls/cert.pem").stdout.encode() == cert_pem
+    # The replaced key is kept by the run's journal only: 0600 in a 0700 directory, never beside the live one.
+    run_dir = f"/var/lib/provisioner/runs/{applied.report['hosts']['lab3']['run_id']}"
+    modes = ssh(lab, "lab3", f"stat -c '%a %n' {run_dir} {run_dir}/files/* /var/lib/provisioner/runs").stdout.split("\n")
+    assert modes[0].startswith("700 ") and modes[-2].startswith("700 "), modes
+    assert all(line.startswith("600 ") for line in modes[1:-2] if line), modes
+    assert ssh(lab, "lab3", "ls /etc/postfix/tls").stdout.split() == ["cert.pem", "ffdhe2048.pem", "key.pem"]
     # The private key never shows: not in the terminal output, not in the JSON report.
     body = b"".join(key_pem.splitlines()[1:-1]).decode()
     for text in (dry.out, applied.out, json.dumps(dry.report), json.dumps(applied.report)):

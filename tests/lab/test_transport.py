@@ -34,22 +34,24 @@ def listener():
 
 
 BAD_INPUTS = {
-    "unknown host": ("hosts:\n  mail1:\n    address: 127.0.0.1\n    port: {port}\n    vars: {{myhostname: a.example.com, mydomain: example.com}}\n",
+    "unknown host": ("hosts:\n  mail1:\n    address: 127.0.0.1\n    port: {port}\n    known_hosts: {known}\n    vars: {{myhostname: a.example.com, mydomain: example.com}}\n",
                      ["--host", "nosuchhost"], "no host named 'nosuchhost'"),
     "malformed YAML": ("hosts:\n  mail1:\n    address: [127.0.0.1\n", ["--host", "mail1"], "malformed YAML"),
-    "unknown key": ("hosts:\n  mail1:\n    address: 127.0.0.1\n    port: {port}\n    prot: 22\n    vars: {{myhostname: a.example.com, mydomain: example.com}}\n",
+    "unknown key": ("hosts:\n  mail1:\n    address: 127.0.0.1\n    port: {port}\n    known_hosts: {known}\n    prot: 22\n    vars: {{myhostname: a.example.com, mydomain: example.com}}\n",
                     ["--host", "mail1"], "hosts.mail1.prot: unknown key"),
-    "wrong type": ("hosts:\n  mail1:\n    address: 127.0.0.1\n    port: {port}\n    vars: {{myhostname: a.example.com, mydomain: example.com, submission: 'yes'}}\n",
+    "wrong type": ("hosts:\n  mail1:\n    address: 127.0.0.1\n    port: {port}\n    known_hosts: {known}\n    vars: {{myhostname: a.example.com, mydomain: example.com, submission: 'yes'}}\n",
                    ["--host", "mail1"], "hosts.mail1.vars.submission: Input should be a valid boolean"),
 }
 
 
 def test_bad_input_gets_one_line_error_exit_1_and_no_connection(tmp_path):
     port, hits, stop = listener()
+    known = tmp_path / "known_hosts"
+    known.write_text("")
     try:
         for name, (text, args, message) in BAD_INPUTS.items():
             path = tmp_path / f"{name.replace(' ', '_')}.yaml"
-            path.write_text(text.format(port=port))
+            path.write_text(text.format(port=port, known=known))
             outcome = invoke("provision", "--inventory", str(path), *args, json_report=False)
             assert outcome.code == 1, (name, outcome.out)
             errors = [line for line in outcome.out.splitlines() if line.startswith("error:")]
@@ -76,6 +78,7 @@ def test_changed_host_key_is_refused(lab, tmp_path):
     lab3_report = outcome.report["hosts"]["lab3"]
     assert lab3_report["status"] == "unreachable"
     assert "host key for" in lab3_report["error"] and "CHANGED" in lab3_report["error"]
+    assert "(got ssh-ed25519 key SHA256:" in lab3_report["error"]  # as ssh-keygen -lf prints it
 
     # An unknown host (no entry at all) is refused too, never trusted on first use.
     known_path.write_text("\n".join(line for line in known if not line.startswith(lab3.address + " ")) + "\n")

@@ -14,31 +14,30 @@ import subprocess
 import pytest
 
 from provisioner.desired import VERIFIED_MARKER
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, OsRelease, ServiceState, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
-from provisioner.steps.firewall import (
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
+from provisioner.steps.firewall import FirewallLift, FirewallLockdown, persist
+from provisioner.steps.firewall.backends import desired_direct, mechanism
+from provisioner.steps.firewall.lockdown import FirewallError, control_address
+from provisioner.steps.firewall.state import (
     PORTS,
     PROBE,
     PROBE_SCRIPT,
     DirectRule,
-    FirewallError,
-    FirewallLift,
-    FirewallLockdown,
     FirewallState,
     Lockdown,
-    control_address,
-    desired_direct,
-    mechanism,
     normalize_source,
     parse_direct_rules,
     parse_firewall_state,
+    firewall_state,
+    parse_input_chain,
     parse_iptables,
     parse_nft_table,
     parse_ports,
     parse_zone,
 )
+
+from .conftest import context
 
 CTRL = "10.77.1.1"
 
@@ -90,6 +89,22 @@ IP6T_V6 = [
     "-A PROVISIONER_LOCKDOWN -p tcp -m multiport --dports 25,465,587 -j REJECT --reject-with tcp-reset",
 ]
 NOTHING = "tool nft\ntool iptables\ntool ip6tables\n"
+
+
+def stock_input(*hooked: str) -> str:
+    """`iptables -S INPUT` and `ip6tables -S INPUT` of the stock EL ruleset (EL6's system-config-firewall,
+    iptables-services' sample: established, ICMP, lo and new SSH accepted, the rest rejected), as the
+    probe prints them, with jumps to ``hooked`` chains first."""
+    text = ""
+    for binary, icmp, reject in (("iptables", "icmp", "icmp-host-prohibited"),
+                                 ("ip6tables", "ipv6-icmp", "icmp6-adm-prohibited")):
+        rules = ["-P INPUT ACCEPT", *(f"-A INPUT -j {chain}" for chain in hooked),
+                 "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT", f"-A INPUT -p {icmp} -j ACCEPT",
+                 "-A INPUT -i lo -j ACCEPT", "-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT",
+                 f"-A INPUT -j REJECT --reject-with {reject}"]
+        text += "".join(f"{binary}-input {rule}\n" for rule in rules)
+    return text
+
 
 EL8_LIST_ALL = [
     "public (active)",
@@ -216,7 +231,7 @@ def test_parse_firewalld_state() -> None:
         + "".join(f"direct-runtime {line}\n" for line in DIRECT)
     )
     state = parse_firewall_state(text)
-    assert state.firewalld_running and mechanism(state) == "firewalld"
+    assert state.firewalld_running and mechanism(state).name == "firewalld"
     assert state.zone_runtime.open_ports == PORTS
     assert state.zone_permanent.open_ports == frozenset()
     assert len(state.direct_runtime) == 3 and state.direct_permanent == ()
@@ -231,10 +246,6 @@ def test_probe_script_is_valid_sh() -> None:
 # ------------------------------------------------------------------ decisions
 
 
-def vars_(**extra) -> MailVars:
-    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **extra})
-
-
 def facts_(raw: str, *, verified: bool = False, ssh: str | None = CTRL, services=None) -> Facts:
     marker = FileState(VERIFIED_MARKER, exists=verified, content="verified by provisioner\n" if verified else None)
     return Facts(
@@ -244,10 +255,6 @@ def facts_(raw: str, *, verified: bool = False, ssh: str | None = CTRL, services
         ssh_client_address=ssh,
         extra={PROBE: parse_firewall_state(raw)},
     )
-
-
-def ctx(facts: Facts, platform=DEBIAN, options=None, **vars) -> Context:
-    return Context("h", vars_(**vars), platform, facts, options=options if options is not None else {"verify": True})
 
 
 @pytest.mark.parametrize(
@@ -263,84 +270,94 @@ def ctx(facts: Facts, platform=DEBIAN, options=None, **vars) -> Context:
 def test_mechanism(raw: str, running: bool, expected: str | None) -> None:
     state = parse_firewall_state(raw)
     assert state.firewalld_running == running
-    assert mechanism(state) == expected
+    assert getattr(mechanism(state), "name", None) == expected
 
 
 def test_control_address_sources() -> None:
-    assert control_address(ctx(facts_(NOTHING))) == CTRL
-    assert control_address(ctx(facts_(NOTHING), control_address="192.0.2.7")) == "192.0.2.7"
-    assert control_address(ctx(facts_(NOTHING, ssh="::ffff:10.77.1.1"))) == CTRL
-    assert control_address(ctx(facts_(NOTHING, ssh="2001:DB8::0:1"))) == "2001:db8::1"
+    assert control_address(context(facts_(NOTHING))) == CTRL
+    assert control_address(context(facts_(NOTHING), control_address="192.0.2.7")) == "192.0.2.7"
+    assert control_address(context(facts_(NOTHING, ssh="::ffff:10.77.1.1"))) == CTRL
+    assert control_address(context(facts_(NOTHING, ssh="2001:DB8::0:1"))) == "2001:db8::1"
     with pytest.raises(FirewallError, match="control_address"):
-        control_address(ctx(facts_(NOTHING, ssh=None)))
+        control_address(context(facts_(NOTHING, ssh=None)))
     with pytest.raises(FirewallError, match="not an IP address"):
-        control_address(ctx(facts_(NOTHING, ssh="evil; rm -rf /")))
+        control_address(context(facts_(NOTHING, ssh="evil; rm -rf /")))
     with pytest.raises(FirewallError, match="link-local"):
-        control_address(ctx(facts_(NOTHING, ssh="fe80::1%eth0")))
+        control_address(context(facts_(NOTHING, ssh="fe80::1%eth0")))
 
 
 def test_unknown_address_only_matters_when_locking_down() -> None:
     with pytest.raises(FirewallError):
-        FirewallLockdown().check(ctx(facts_(NOTHING, ssh=None)))
-    assert FirewallLockdown().check(ctx(facts_(NOTHING, ssh=None, verified=True))) == []
-    skipped = FirewallLockdown().check(ctx(facts_("", ssh=None), firewall_when_missing="skip"))
+        FirewallLockdown().check(context(facts_(NOTHING, ssh=None)))
+    assert FirewallLockdown().check(context(facts_(NOTHING, ssh=None, verified=True))) == []
+    skipped = FirewallLockdown().check(context(facts_("", ssh=None), firewall_when_missing="skip"))
     assert [c.actions for c in skipped] == [()]
 
 
 def test_verified_host_is_never_locked_down() -> None:
     for raw in (NOTHING, "", NFT_LOCKED):
-        assert FirewallLockdown().check(ctx(facts_(raw, verified=True))) == []
+        assert FirewallLockdown().check(context(facts_(raw, verified=True))) == []
+
+
+def booting_locked(facts, platform=DEBIAN12):
+    """``facts`` with the boot-time lockdown as the lockdown step leaves it (where the rules do not persist)."""
+    boot = [c for c in FirewallLockdown().check(context(facts, platform)) if "across reboots" in c.summary]
+    return apply_effects(facts, boot)
 
 
 def test_lockdown_effect_matches_the_recorded_result() -> None:
     """What a dry run predicts is what the probe reads after the real actions."""
+    enabled = {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)}
     for raw, recorded, platform, services in (
-        (NOTHING, NFT_LOCKED, DEBIAN, {}),
+        (NOTHING, NFT_LOCKED, DEBIAN12, {}),
         (
-            "tool nft\ntool iptables\ntool ip6tables\n".replace("tool nft\n", ""),
-            IPT_LOCKED_OPEN.replace("tool nft\n", ""),
+            "tool iptables\ntool ip6tables\n" + stock_input(),
+            IPT_LOCKED_OPEN.replace("tool nft\n", "") + stock_input("PROVISIONER_LOCKDOWN", "PROVISIONER_OPEN"),
             EL6,
-            {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)},
+            enabled,
         ),
     ):
         before = facts_(raw, services=services)
-        changes = FirewallLockdown().check(ctx(before, platform))
+        changes = FirewallLockdown().check(context(before, platform))
         assert changes
-        predicted = apply_effects(before, changes).extra[PROBE]
-        assert predicted == parse_firewall_state(recorded)
-        assert FirewallLockdown().check(ctx(facts_(recorded, services=services), platform)) == []
+        predicted = apply_effects(before, changes)
+        assert firewall_state(predicted) == firewall_state(facts_(recorded, services=services))
+        assert FirewallLockdown().check(context(booting_locked(facts_(recorded, services=services), platform),
+                                                platform)) == []
 
 
 def test_dry_run_chain_lockdown_then_lift() -> None:
     """Fresh host: the lift sees the lockdown the first step will add; after both, nothing is left."""
     before = facts_("")
-    lockdown = FirewallLockdown().check(ctx(before))
+    lockdown = FirewallLockdown().check(context(before))
     assert [c.summary for c in lockdown] == [
-        f"install nftables, then lock down inbound 25, 465, 587 except from {CTRL} (nftables)"
+        f"install nftables, then lock down inbound 25, 465, 587 except from {CTRL} (nftables)",
+        "keep the lockdown across reboots (provisioner-lockdown.service, loaded before the network and Postfix)",
     ]
     after_lockdown = apply_effects(before, lockdown)
-    lift = FirewallLift().check(ctx(after_lockdown))
+    lift = FirewallLift().check(context(after_lockdown))
     assert [c.summary for c in lift] == ["lift the port 25/465/587 lockdown (verify passed)"]
     done = apply_effects(after_lockdown, lift)
     assert done.file(VERIFIED_MARKER).exists
-    assert FirewallLockdown().check(ctx(done)) == []
-    assert FirewallLift().check(ctx(done)) == []
+    assert not any(done.file(path).exists for path in (persist.LOCKDOWN_SCRIPT, persist.UNIT_FILE))
+    assert FirewallLockdown().check(context(done)) == []
+    assert FirewallLift().check(context(done)) == []
 
 
 def test_lift_keeps_lockdown_when_verify_is_skipped() -> None:
     locked = facts_(NFT_LOCKED)
     for changes in (
-        FirewallLift().check(ctx(locked, options={"verify": False})),
-        FirewallLift().check(ctx(locked, verify=False)),
+        FirewallLift().check(context(locked, options={"verify": False})),
+        FirewallLift().check(context(locked, verify=False)),
     ):
         assert [(c.summary, c.actions) for c in changes] == [
             ("keep the port 25/465/587 lockdown: verify was skipped", ())
         ]
-    assert FirewallLift().check(ctx(facts_(NOTHING), options={"verify": False})) == []
+    assert FirewallLift().check(context(facts_(NOTHING), options={"verify": False})) == []
 
 
 def test_lift_marker_is_fixed_content() -> None:
-    changes = FirewallLift().check(ctx(facts_(NOTHING)))
+    changes = FirewallLift().check(context(facts_(NOTHING)))
     assert [c.summary for c in changes] == ["record that verify passed"]
     writes = [a for a in changes[0].actions if getattr(a, "path", None) == VERIFIED_MARKER]
     assert [w.content for w in writes] == ["verified by provisioner\n"]
@@ -355,7 +372,7 @@ def test_firewalld_drift_adds_before_it_removes() -> None:
         + "".join(f"direct-runtime {line}\n" for line in old)
         + "".join(f"direct-permanent {line}\n" for line in DIRECT[:3])
     )
-    changes = FirewallLockdown().check(ctx(facts_(text), EL8))
+    changes = FirewallLockdown().check(context(facts_(text), EL8))
     assert [c.summary for c in changes] == [
         f"lock down inbound 25, 465, 587 except from {CTRL} (firewalld direct rules, "
         "replacing a lockdown that allowed 10.77.1.1, 10.77.1.99)"
@@ -372,19 +389,72 @@ def test_firewalld_opens_only_missing_ports_and_never_closes() -> None:
         + "".join(f"direct-runtime {line}\n" for line in DIRECT[:3])
         + "".join(f"direct-permanent {line}\n" for line in DIRECT[:3])
     )
-    changes = FirewallLockdown().check(ctx(facts_(text), EL7))
+    changes = FirewallLockdown().check(context(facts_(text), EL7))
     assert [c.summary for c in changes] == ["open tcp 587 in firewalld zone internal"]
-    assert FirewallLockdown().check(ctx(facts_(text), EL7, submission=False)) == []
+    assert FirewallLockdown().check(context(facts_(text), EL7, submission=False)) == []
 
 
 def test_el6_open_chain_follows_the_vars() -> None:
     services = {"iptables": ServiceState("iptables", True, True), "ip6tables": ServiceState("ip6tables", True, True)}
-    locked = facts_(IPT_LOCKED_OPEN.replace("tool nft\n", ""), services=services)
-    assert FirewallLockdown().check(ctx(locked, EL6)) == []
-    changes = FirewallLockdown().check(ctx(locked, EL6, submission=False, smtps=True))
+    raw = IPT_LOCKED_OPEN.replace("tool nft\n", "") + stock_input("PROVISIONER_LOCKDOWN", "PROVISIONER_OPEN")
+    locked = facts_(raw, services=services)
+    assert FirewallLockdown().check(context(locked, EL6)) == []
+    changes = FirewallLockdown().check(context(locked, EL6, submission=False, smtps=True))
     assert [c.summary for c in changes] == ["open tcp 25, 465 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
-    # Debian's iptables has no stock ruleset to open.
-    assert FirewallLockdown().check(ctx(facts_(IPT_LOCKED_OPEN.replace("tool nft\n", "")), DEBIAN)) == []
+
+
+def test_the_host_s_ruleset_decides_what_is_opened_not_the_platform() -> None:
+    """The same ruleset gives the same plan on every platform; no rejecting rule, nothing opened."""
+    fresh = "tool iptables\ntool ip6tables\n"
+
+    def plan(raw, platform):  # the lockdown's boot-time copy aside (no iptables service saves it here)
+        return [c.summary for c in FirewallLockdown().check(context(facts_(raw), platform))
+                if "across reboots" not in c.summary]
+
+    for platform in (DEBIAN12, EL6, EL7):
+        assert plan(fresh + stock_input(), platform)[1:] == [
+            "open tcp 25, 587 in iptables and ip6tables (chain PROVISIONER_OPEN)"]
+        assert len(plan(fresh + "iptables-input -P INPUT ACCEPT\n", platform)) == 1
+
+
+def test_saved_where_the_iptables_service_is_enabled() -> None:
+    fresh = facts_("tool iptables\ntool ip6tables\n" + stock_input(),
+                   services={"iptables": ServiceState("iptables", True, True),
+                             "ip6tables": ServiceState("ip6tables", False, True)})
+    changes = FirewallLockdown().check(context(fresh, EL7))
+    saves = [a.describe() for c in changes for a in c.actions if a.describe().startswith("service ")]
+    assert saves == ["service iptables save", "service iptables save"]
+
+
+@pytest.mark.parametrize(
+    "rules, closed",
+    [
+        (["-P INPUT ACCEPT"], set()),
+        (["-P INPUT DROP"], {25, 465, 587}),
+        (["-P INPUT DROP", "-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT"], {465, 587}),
+        (["-P INPUT ACCEPT", "-A INPUT -p tcp -m multiport --dports 25,587 -j ACCEPT", "-A INPUT -j DROP"], {465}),
+        (["-P INPUT ACCEPT", "-A INPUT -p udp -j DROP", "-A INPUT -p tcp -m tcp --dport 22 -j REJECT"], set()),
+        # Conditional rules decide nothing: a source, an interface, a negation, a jump, an unknown match.
+        (["-P INPUT ACCEPT", "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 25 -j REJECT"], set()),
+        (["-P INPUT DROP", "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 25 -j ACCEPT"], {25, 465, 587}),
+        (["-P INPUT ACCEPT", "-A INPUT -i eth1 -j DROP", "-A INPUT ! -p tcp -j DROP"], set()),
+        (["-P INPUT ACCEPT", "-A INPUT -j f2b-postfix", "-A INPUT -p tcp -m limit --limit 5/s -j DROP"], set()),
+        # Our own chains are left out, and only NEW connections count.
+        (["-P INPUT ACCEPT", "-A INPUT -j PROVISIONER_OPEN", "-A INPUT -m state --state ESTABLISHED -j ACCEPT",
+          "-A INPUT -j REJECT --reject-with icmp-host-prohibited"], {25, 465, 587}),
+    ],
+)
+def test_parse_input_chain(rules: list[str], closed: set[int]) -> None:
+    assert parse_input_chain(rules) == closed
+
+
+def test_iptables_service_wins_over_nft() -> None:
+    raw = "tool nft\ntool iptables\ntool ip6tables\n"
+    running = {"iptables": ServiceState("iptables", True, True)}
+    assert mechanism(firewall_state(facts_(raw))).name == "nftables"
+    assert mechanism(firewall_state(facts_(raw, services=running))).name == "iptables"
+    stopped = {"iptables": ServiceState("iptables", True, False)}
+    assert mechanism(firewall_state(facts_(raw, services=stopped))).name == "nftables"
 
 
 def test_direct_rule_argv_round_trip() -> None:

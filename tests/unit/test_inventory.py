@@ -10,6 +10,8 @@ BASE = """
 defaults:
   user: root
   key: keys/id
+  known_hosts: known_hosts
+  ssh_config: /dev/null
   vars:
     mydomain: example.com
     main_cf: {smtpd_tls_loglevel: "1", mynetworks: 127.0.0.0/8}
@@ -33,6 +35,11 @@ hosts:
 
 
 def write(tmp_path, text, name="hosts.yaml"):
+    """The inventory, with the key and known_hosts files it names."""
+    (tmp_path / "keys").mkdir(exist_ok=True)
+    (tmp_path / "keys" / "id").write_text("not a real key\n")
+    (tmp_path / "keys" / "id").chmod(0o600)
+    (tmp_path / "known_hosts").write_text("")
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
@@ -75,7 +82,7 @@ def test_selection(tmp_path):
         (lambda t: t.replace('smtpd_tls_loglevel: "2"', "smtpd_tls_loglevel: 2"),
          r"groups.mail.vars.main_cf.smtpd_tls_loglevel: Input should be a valid string"),
         (lambda t: t.replace("mydomain: example.com", "mydomain: 'bad domain'"),
-         r"defaults.vars.mydomain: Value error, 'bad domain' is not a valid DNS name"),
+         r"defaults.vars.mydomain: 'bad domain' is not a valid DNS name"),
         (lambda t: t.replace("hosts: [mail1, mail2]", "hosts: [mail1, mail3]"), r"groups.mail.hosts: no host named 'mail3'"),
         (lambda t: t.replace("{myhostname: mail2.example.com}", "{myhostname: mail2.example.com, tls_cert: /nonexistent.pem, tls_key: /nonexistent.key}"),
          r"hosts.mail2.vars.tls_cert: file /nonexistent.pem does not exist on this machine"),
@@ -96,8 +103,53 @@ def test_missing_file(tmp_path):
         load(tmp_path / "nope.yaml")
 
 
-def test_example_inventory_is_valid():
+def test_example_inventory_is_valid(tmp_path, monkeypatch):
     from pathlib import Path
 
+    # The files it names in ~/.ssh must exist: give it a home of its own.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_ed25519").write_text("")
+    (tmp_path / ".ssh" / "id_ed25519").chmod(0o600)
+    (tmp_path / ".ssh" / "known_hosts").write_text("")
     inv = load(Path(__file__).resolve().parents[2] / "inventories" / "example.yaml")
     assert inv.hosts
+
+
+def test_an_address_with_user_and_port_is_split(tmp_path):
+    text = BASE.replace("    address: 192.0.2.10\n", "    address: deploy@192.0.2.10:2200\n")
+    mail1 = load(write(tmp_path, text)).hosts["mail1"]
+    assert (mail1.address, mail1.user, mail1.port) == ("192.0.2.10", "deploy", 2200)
+
+
+def test_a_secret_main_cf_key_stays_secret_in_higher_layers(tmp_path):
+    text = BASE.replace('main_cf: {smtpd_tls_loglevel: "1", mynetworks: 127.0.0.0/8}',
+                        'main_cf: {relayhost: {secret: "[relay.example.com]"}}')
+    text = text.replace("{myhostname: mail2.example.com}", "{myhostname: mail2.example.com, main_cf: {relayhost: '[other]'}}")
+    inv = load(write(tmp_path, text))
+    assert inv.hosts["mail1"].vars.main_cf["relayhost"] == "[relay.example.com]"
+    assert inv.hosts["mail2"].vars.main_cf["relayhost"] == "[other]"
+    assert inv.hosts["mail2"].vars.secret_main_cf == {"relayhost"}
+
+
+def test_a_route_from_ssh_config_or_the_inventory(tmp_path):
+    (tmp_path / "ssh_config").write_text("Host 192.0.2.*\n  ProxyJump bastion\nHost bastion\n  HostName 198.51.100.7\n")
+    text = BASE.replace("ssh_config: /dev/null", "ssh_config: ssh_config")
+    text = text.replace("    port: 2222\n", "    port: 2222\n    proxy_jump: none\n")
+    inv = load(write(tmp_path, text))
+    assert [j.address for j in inv.hosts["mail1"].jumps] == ["198.51.100.7"]
+    assert inv.hosts["mail2"].jumps == ()
+    text = text.replace("proxy_jump: none", "proxy_jump: jumper@bastion:2022")
+    jump = load(write(tmp_path, text)).hosts["mail2"].jumps[0]
+    assert (jump.address, jump.port, jump.user) == ("198.51.100.7", 2022, "jumper")
+
+
+def test_an_admin_group_may_be_the_mail_group_when_nothing_changes_its_members(tmp_path):
+    text = BASE.replace("mail_users: [alice]", "mail_users: []").replace("mydomain: example.com", "mydomain: example.com\n    mail_group: wheel")
+    assert load(write(tmp_path, text)).hosts["mail1"].vars.mail_group == "wheel"
+
+
+def test_local_delivery_reads_the_mailbox_the_alias_leads_to(tmp_path):
+    text = BASE.replace("{myhostname: mail2.example.com}", "{myhostname: mail2.example.com, verify_local_delivery: "
+                        "info@example.com, virtual_aliases: {info@example.com: Alice@example.com}}")
+    assert load(write(tmp_path, text)).hosts["mail2"].vars.local_mailbox == "alice"

@@ -1,6 +1,6 @@
 """The main.cf editor: in place, comments and unmanaged keys kept, idempotent."""
 
-from provisioner.steps.main_cf import current_values, edit, normalize
+from provisioner.keyedit import current_values, edit_main_cf, normalize
 
 STOCK = """# See /usr/share/postfix/main.cf.dist for a commented, more complete version
 
@@ -17,7 +17,7 @@ relayhost =
 
 
 def test_replaces_where_it_stands_and_keeps_the_rest():
-    new, set_keys, removed = edit(STOCK, {"myhostname": "mail.example.com", "mydestination": "localhost", "smtpd_use_tls": None, "biff": "no"})
+    new, set_keys, removed = edit_main_cf(STOCK, {"myhostname": "mail.example.com", "mydestination": "localhost", "smtpd_use_tls": None, "biff": "no"})
     assert set_keys == ["myhostname", "mydestination"] and removed == ["smtpd_use_tls"]
     lines = new.splitlines()
     assert lines[0].startswith("# See /usr/share")
@@ -32,8 +32,8 @@ def test_replaces_where_it_stands_and_keeps_the_rest():
 
 def test_second_edit_is_a_no_op():
     settings = {"myhostname": "mail.example.com", "smtpd_recipient_restrictions": "a, b", "new_key": "x", "gone": None}
-    once, _, _ = edit(STOCK, settings)
-    twice, set_keys, removed = edit(once, settings)
+    once, _, _ = edit_main_cf(STOCK, settings)
+    twice, set_keys, removed = edit_main_cf(once, settings)
     assert twice == once and set_keys == [] and removed == []
 
 
@@ -41,16 +41,16 @@ def test_values_compare_as_postfix_reads_them():
     assert normalize("permit_sasl_authenticated,permit_mynetworks") == normalize("permit_sasl_authenticated,  permit_mynetworks")
     text = "smtpd_recipient_restrictions = permit_sasl_authenticated,\n    permit_mynetworks, reject_unauth_destination\n"
     assert current_values(text)["smtpd_recipient_restrictions"] == "permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination"
-    new, set_keys, _ = edit(text, {"smtpd_recipient_restrictions": "permit_sasl_authenticated,permit_mynetworks,reject_unauth_destination"})
+    new, set_keys, _ = edit_main_cf(text, {"smtpd_recipient_restrictions": "permit_sasl_authenticated,permit_mynetworks,reject_unauth_destination"})
     assert set_keys == [] and new == text
 
 
 def test_duplicate_definitions_collapse_to_one():
-    new, set_keys, _ = edit("a = 1\nb = 2\na = 3\n", {"a": "4"})
+    new, set_keys, _ = edit_main_cf("a = 1\nb = 2\na = 3\n", {"a": "4"})
     assert new == "a = 4\nb = 2\n" and set_keys == ["a"]
 
 
 def test_empty_value_and_new_file():
-    new, set_keys, _ = edit("", {"relay_domains": "", "myhostname": "m.example.com"})
+    new, set_keys, _ = edit_main_cf("", {"relay_domains": "", "myhostname": "m.example.com"})
     assert new.endswith("relay_domains =\nmyhostname = m.example.com\n")
     assert new.startswith("# Postfix main.cf, managed by provisioner")

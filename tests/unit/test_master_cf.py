@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from provisioner.desired import MASTER_CF
-from provisioner.vars import MailVars
 from provisioner.model import Facts, FileState, WriteFile
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context, StepError
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
+from provisioner.steps.base import StepError
 from provisioner.steps.master_cf import (
     MasterCf,
     commented_entries,
@@ -22,12 +18,13 @@ from provisioner.steps.master_cf import (
     render,
 )
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "steps" / "master_cf"
+from .conftest import context
+from .recorded_cases import fixture_text
 
 
 def stock(platform: str) -> str:
-    case = json.loads((DATA / f"{platform}-fresh-installed.json").read_text())
-    return case["facts"]["files"][MASTER_CF]["content"]
+    """master.cf as the platform's postfix package ships it (tests/data/fixtures)."""
+    return fixture_text(f"{platform}/stock/master.cf")
 
 
 def active(text: str) -> list[tuple[str, ...]]:
@@ -60,7 +57,7 @@ def test_port_names():
     assert port_of("smtp") is None
 
 
-@pytest.mark.parametrize("platform", [DEBIAN, EL6, EL7, EL8], ids=lambda p: p.name)
+@pytest.mark.parametrize("platform", [DEBIAN12, EL6, EL7, EL8], ids=lambda p: p.name)
 def test_enable_replaces_the_stock_example_in_place(platform):
     old = stock(platform.name)
     new, notes = edit(old, {"587": True, "465": False}, platform)
@@ -85,27 +82,27 @@ def test_el6_has_no_relay_restrictions_but_a_recipient_restriction():
     tokens = desired_tokens("587", EL6)
     assert not any(t.startswith("smtpd_relay_restrictions") for t in tokens)
     assert "smtpd_recipient_restrictions=permit_sasl_authenticated,reject" in tokens
-    for platform in (DEBIAN, EL7, EL8):
+    for platform in (DEBIAN12, EL7, EL8):
         assert "smtpd_relay_restrictions=permit_sasl_authenticated,reject" in desired_tokens("587", platform)
 
 
 def test_smtps_uses_each_familys_name_and_wrapper_mode():
-    assert desired_tokens("465", DEBIAN)[0] == "submissions"
+    assert desired_tokens("465", DEBIAN12)[0] == "submissions"
     assert desired_tokens("465", EL7)[0] == "smtps"
     assert "smtpd_tls_wrappermode=yes" in desired_tokens("465", EL7)
     assert "smtpd_tls_security_level=encrypt" in desired_tokens("465", EL7)
 
 
 def test_disable_comments_out_and_enable_again_round_trips():
-    enabled, _ = edit(stock("debian12"), {"587": True, "465": True}, DEBIAN)
-    disabled, notes = edit(enabled, {"587": False, "465": False}, DEBIAN)
+    enabled, _ = edit(stock("debian12"), {"587": True, "465": True}, DEBIAN12)
+    disabled, notes = edit(enabled, {"587": False, "465": False}, DEBIAN12)
     assert notes == [
         ("disable submission (port 587, commented out)", ""),
         ("disable submissions (port 465, commented out)", ""),
     ]
     assert not [t for t in active(disabled) if port_of(t[0])]
-    assert edit(disabled, {"587": False, "465": False}, DEBIAN) == (disabled, [])
-    again, _ = edit(disabled, {"587": True, "465": True}, DEBIAN)
+    assert edit(disabled, {"587": False, "465": False}, DEBIAN12) == (disabled, [])
+    again, _ = edit(disabled, {"587": True, "465": True}, DEBIAN12)
     assert again == enabled
 
 
@@ -140,16 +137,11 @@ def test_no_example_and_no_entry_inserts_after_smtp():
     assert new.endswith("pickup\n")
 
 
-def _ctx(facts: Facts, platform=DEBIAN, **vars) -> Context:
-    v = MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **vars})
-    return Context("h", v, platform, facts)
-
-
 def test_dry_run_and_real_run_say_the_same_on_a_fresh_host():
-    dry = MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")})))
+    dry = MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")})))
     real_state = FileState(MASTER_CF, exists=True, content=stock("debian12"), mode="644", owner="root", group="root",
                            from_package="postfix")
-    real = MasterCf().check(_ctx(Facts(files={MASTER_CF: real_state})))
+    real = MasterCf().check(context(Facts(files={MASTER_CF: real_state})))
     assert [c.summary for c in dry] == [c.summary for c in real] == [
         f"enable submission (port 587) in {MASTER_CF} (file as shipped by postfix)"
     ]
@@ -157,10 +149,10 @@ def test_dry_run_and_real_run_say_the_same_on_a_fresh_host():
     assert real[0].notify == frozenset({"postfix:reload"})
     # with both off, neither run has anything to do
     for facts in (Facts(files={MASTER_CF: FileState(MASTER_CF, exists=True, from_package="postfix")}), Facts(files={MASTER_CF: real_state})):
-        assert MasterCf().check(_ctx(facts, submission=False)) == []
+        assert MasterCf().check(context(facts, submission=False)) == []
 
 
 def test_missing_master_cf_fails_loudly():
     with pytest.raises(StepError, match="h: cannot enable submission \\(port 587\\): /etc/postfix/master.cf is missing"):
-        MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF)})))
-    assert MasterCf().check(_ctx(Facts(files={MASTER_CF: FileState(MASTER_CF)}), submission=False)) == []
+        MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF)})))
+    assert MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF)}), submission=False)) == []

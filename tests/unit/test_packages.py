@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from provisioner.desired import MAIN_CF
-from provisioner.vars import MailVars
-from provisioner.model import Facts, FileState, OsRelease, ServiceState, UserState, apply_effects
-from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
+from provisioner.model import Facts, FileState, Journaled, OsRelease, ServiceState, UserState, apply_effects
+from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.main_cf import MainCf
 from provisioner.steps.packages import Packages, predict_install, predict_remove
 
-VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+from .conftest import context, mail_vars
+from .journal_harness import Run
+
 DEBIAN_OS = OsRelease(id="debian", version_id="12")
 EL7_OS = OsRelease(id="centos", version_id="7", id_like=("rhel", "fedora"))
 EL7_PACKAGES = {
@@ -71,25 +71,24 @@ def fresh_el7() -> Facts:
 
 
 def check(step, platform, facts, **vars):
-    ctx = Context("case", VARS.model_copy(update=vars), platform, facts)
-    return step.check(ctx)
+    return step.check(context(facts, platform, **vars))
 
 
 # ---------------------------------------------------------------- predict_install
 
 
 def test_debian_install_predicts_package_files_with_unknown_content():
-    after = predict_install(fresh_debian(), DEBIAN, DEBIAN.mail_packages)
+    after = predict_install(fresh_debian(), DEBIAN12, DEBIAN12.mail_packages)
     assert after.file("/etc/postfix/master.cf") == FileState("/etc/postfix/master.cf", exists=True, from_package="postfix")
     assert after.file("/etc/aliases").from_package == "postfix"
     assert after.file("/etc/default/saslauthd") == FileState("/etc/default/saslauthd", exists=True, from_package="sasl2-bin")
     # "No configuration": Debian's postfix drops no main.cf
     assert not after.file(MAIN_CF).exists
-    assert all(after.packages[name] == "(to be installed)" for name in DEBIAN.mail_packages)
+    assert all(after.packages[name] == "(to be installed)" for name in DEBIAN12.mail_packages)
 
 
 def test_debian_install_predicts_accounts_services_and_commands():
-    after = predict_install(fresh_debian(), DEBIAN, DEBIAN.mail_packages)
+    after = predict_install(fresh_debian(), DEBIAN12, DEBIAN12.mail_packages)
     assert after.users["postfix"] == UserState("postfix", ("postfix",))  # not in sasl yet
     assert "postdrop" in after.groups and after.groups["sasl"] == ()
     # policy-rc.d keeps everything stopped: enabled postfix, disabled saslauthd, nothing active
@@ -102,13 +101,13 @@ def test_debian_install_predicts_accounts_services_and_commands():
 def test_install_keeps_a_file_that_already_exists():
     # A purge leaves /etc/aliases behind (docs/notes/debian12-by-hand.md pitfall 12): not the package's file.
     left = FileState("/etc/aliases", exists=True, content="postmaster:    root\n", mode="644", owner="root", group="root")
-    after = predict_install(fresh_debian().with_file(left), DEBIAN, ("postfix",))
+    after = predict_install(fresh_debian().with_file(left), DEBIAN12, ("postfix",))
     assert after.file("/etc/aliases") == left
 
 
 def test_install_keeps_existing_service_state():
     facts = fresh_debian().replace(services={"saslauthd": ServiceState("saslauthd", enabled=True, active=True)})
-    after = predict_install(facts, DEBIAN, ("sasl2-bin",))
+    after = predict_install(facts, DEBIAN12, ("sasl2-bin",))
     assert after.services["saslauthd"] == ServiceState("saslauthd", enabled=True, active=True)
 
 
@@ -131,7 +130,7 @@ def test_predict_remove_drops_only_the_named_packages():
 
 
 def test_effects_of_a_fresh_plan_leave_the_step_converged():
-    for platform, facts in ((DEBIAN, fresh_debian()), (EL7, fresh_el7())):
+    for platform, facts in ((DEBIAN12, fresh_debian()), (EL7, fresh_el7())):
         facts = facts.replace(packages={**facts.packages, **{n: "1" for n in platform.sendmail_packages}})
         changes = check(Packages(), platform, facts)
         # Postfix goes in first and takes over as the MTA; sendmail is purged after.
@@ -183,11 +182,60 @@ def test_dry_run_and_real_run_give_main_cf_the_same_summary():
     assert dry[0].notify == real[0].notify == frozenset({"postfix:restart"})
 
 
+def test_keeping_sendmail_the_dry_run_and_the_real_run_edit_postfix_s_pam_file_alike():
+    """alternatives --set makes /etc/pam.d/smtp postfix's: the pam step must plan the same in both runs."""
+    from provisioner.steps.pam import LINK_PROBE, Link, Pam
+
+    sendmail_pam = FileState("/etc/pam.d/smtp", exists=True, content="#%PAM-1.0\nauth include password-auth\n")
+    before = fresh_el7().replace(
+        packages={"cyrus-sasl-lib": "2.1.26-24.el7_9", "sendmail": "8.14.7-6.el7"},
+        users={"mailuser": UserState("mailuser", ("mailuser",))},
+        extra={"mta_alternative": "/usr/sbin/sendmail.sendmail", LINK_PROBE: Link("/etc/pam.d/smtp.sendmail", True)},
+    ).with_file(sendmail_pam).with_file(FileState("/etc/pam.d/smtp.postfix"))
+    changes = check(Packages(), EL7, before, remove_sendmail=False, mail_users=["mailuser"])
+    assert [c.summary.split(" (")[0] for c in changes] == [
+        "install postfix, cyrus-sasl, cyrus-sasl-plain", "make postfix the mta alternative"]
+    dry = check(Pam(), EL7, apply_effects(before, changes), mail_users=["mailuser"])
+
+    postfix_pam = "#%PAM-1.0\nauth       include      password-auth\naccount    include      password-auth\n"
+    after = before.replace(packages={**EL7_PACKAGES, "sendmail": "8.14.7-6.el7"},
+                           extra={"mta_alternative": "/usr/sbin/sendmail.postfix",
+                                  LINK_PROBE: Link("/etc/pam.d/smtp.postfix", True)})
+    after = after.with_file(FileState("/etc/pam.d/smtp", exists=True, content=postfix_pam)).with_file(
+        FileState("/etc/pam.d/smtp.postfix", exists=True, content=postfix_pam, mode="644"))
+    real = check(Pam(), EL7, Packages().reconcile(before, after, changes, EL7), mail_users=["mailuser"])
+    assert [c.summary for c in dry] == [c.summary for c in real]
+    assert real[-1].summary.endswith("/etc/pam.d/smtp (file as shipped by postfix)")
+    assert [a.path for a in real[-1].actions] == ["/etc/pam.d/smtp.postfix"]  # through the link, postfix's file
+    # After the run the alternative is postfix's: nothing more to do.
+    assert check(Packages(), EL7, after, remove_sendmail=False) == []
+
+
+def test_an_old_el6_postfix_is_updated_in_the_plan_and_refused_if_it_stays():
+    from provisioner.engine.walk import planned_changes
+    from provisioner.steps.base import StepError
+
+    old = {"postfix": "2.6.6-7.el6", "cyrus-sasl": "2.1.23-15.el6_6.2", "cyrus-sasl-lib": "2.1.23-15.el6_6.2",
+           "cyrus-sasl-plain": "2.1.23-15.el6_6.2"}
+    facts = Facts(os=OsRelease("centos", "6.10", ("rhel",)), packages=old, ssh_client_address="192.0.2.1",
+                  users={"mailuser": UserState("mailuser", ("mailuser",))},
+                  files={MAIN_CF: FileState(MAIN_CF, exists=True, content=EL_STOCK_MAIN_CF),
+                         "/etc/postfix/master.cf": FileState("/etc/postfix/master.cf", exists=True,
+                                                             content="smtp inet n - n - - smtpd\n")})
+    vars = mail_vars(mail_users=["mailuser"], firewall_when_missing="skip")
+    summaries = [c.summary for c in planned_changes("h", vars, facts)]
+    assert "update postfix 2.6.6-7.el6 (TLSv1.1 and TLSv1.2 need 2.6.6-8.el6 or later)" in summaries
+    assert any(s.startswith("update /etc/postfix/main.cf") for s in summaries)  # the dry run goes on
+    with pytest.raises(StepError, match="postfix 2.6.6-7.el6 lacks TLSv1.1 and TLSv1.2"):
+        check(MainCf(), EL6, facts)  # the real run, after an update that brought nothing newer
+    assert check(MainCf(), EL6, facts.replace(packages={**old, "postfix": "2.6.6-8.el6_9.1"}))
+
+
 # ---------------------------------------------------------------- the fact spec and the commands
 
 
 def test_fact_spec_covers_every_family():
-    spec = Packages().facts(VARS)
+    spec = Packages().needs(mail_vars())
     for platform in ALL:
         assert set(platform.mail_packages + platform.sendmail_packages) <= set(spec.packages)
         for paths in platform.package_files.values():
@@ -197,39 +245,63 @@ def test_fact_spec_covers_every_family():
     assert "postfix@-" in spec.services
 
 
-def test_debian_install_keeps_services_stopped_and_cleans_up():
-    preseed, install = DEBIAN.install(("postfix", "sasl2-bin"))
+def test_debian_install_keeps_services_stopped_with_a_policy_rc_d_of_its_own():
+    preseed, policy, configure, update, install, revert = DEBIAN12.install(("postfix", "sasl2-bin"))
     assert "postfix/main_mailer_type select No configuration" in preseed.render()
-    text = install.render()
-    assert text.index("exit 101") < text.index("apt-get install") < text.index("rm -f /usr/sbin/policy-rc.d")
-    assert text.endswith("[ $_rc -eq 0 ]")
+    assert policy.describe() == "write /usr/sbin/policy-rc.d (mode 755, root:root)" and "exit 101" in policy.content
+    assert "provisioner" in policy.content  # marked: a leftover is never taken for the admin's
+    assert "dpkg --configure -a" in configure.render()
+    assert install.describe().endswith("--force-confold postfix sasl2-bin")
+    assert revert.describe() == "put back /usr/sbin/policy-rc.d as it was before this run"
 
 
-def _run_install(tmp_path: Path, apt_status: int) -> tuple[int, bool]:
-    """Run the Debian install action as the engine does (under `set -e`), with a fake apt-get and policy-rc.d in tmp."""
+def _install(tmp_path: Path, apt_status: int, admin_policy: str | None = None):
+    """The Debian install actions as a step script, with a fake apt-get that reports what policy-rc.d said."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "apt-get"
-    fake.write_text(f"#!/bin/sh\nexit {apt_status}\n")
-    fake.chmod(0o755)
     policy = tmp_path / "policy-rc.d"
-    script = "set -e\n" + DEBIAN.install(("postfix",))[1].render().replace("/usr/sbin/policy-rc.d", str(policy)) + "\n"
-    result = subprocess.run(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    return result.returncode, policy.exists()
+    seen = tmp_path / "seen"
+    for name in ("debconf-set-selections", "dpkg"):
+        (bin_dir / name).write_text("#!/bin/sh\ncat >/dev/null 2>&1 || true\nexit 0\n")
+    (bin_dir / "apt-get").write_text(
+        f"#!/bin/sh\nif [ \"$1\" = install ]; then {policy} >/dev/null 2>&1; echo $? > {seen}; exit {apt_status}; fi\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    if admin_policy is not None:
+        policy.write_text(admin_policy)
+        policy.chmod(0o755)
+    run = Run(tmp_path / "host")
+    # Without the service records (Journaled.before): they would ask this machine's own service manager.
+    actions = [a.action if isinstance(a, Journaled) else a for a in DEBIAN12.install(("postfix",))]
+    body = "\n".join(a.render() for a in actions).replace("/usr/sbin/policy-rc.d", str(policy))
+    result = run.step(f"PATH={bin_dir}:$PATH\n" + body)
+    return run, result, policy, seen
 
 
-def test_debian_install_removes_policy_rc_d_after_a_good_install(tmp_path):
-    assert _run_install(tmp_path, 0) == (0, False)
+def test_debian_install_refuses_service_starts_during_the_install_and_removes_its_policy_after(tmp_path):
+    run, result, policy, seen = _install(tmp_path, 0)
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().strip() == "101"  # every start refused while the packages went in
+    assert not policy.exists()
+    run.close()
 
 
-def test_debian_install_removes_policy_rc_d_after_a_failed_install(tmp_path):
-    status, left = _run_install(tmp_path, 100)
-    assert status != 0
-    assert not left
+def test_a_failed_install_is_rolled_back_to_no_policy_rc_d(tmp_path):
+    run, result, policy, _ = _install(tmp_path, 100)
+    assert result.returncode != 0
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert not policy.exists()
+    run.close()
 
 
-def test_debian_install_puts_back_a_policy_rc_d_the_host_had(tmp_path):
-    (tmp_path / "policy-rc.d").write_text("#!/bin/sh\n# the admin's own\nexit 0\n")
-    status, left = _run_install(tmp_path, 100)
-    assert status != 0 and left
-    assert "the admin's own" in (tmp_path / "policy-rc.d").read_text()
+def test_the_admins_policy_rc_d_comes_back_after_the_install_and_after_a_rollback(tmp_path):
+    admin = "#!/bin/sh\n# the admin's own\nexit 0\n"
+    run, result, policy, seen = _install(tmp_path / "good", 0, admin) if (tmp_path / "good").mkdir() is None else None
+    assert result.returncode == 0 and seen.read_text().strip() == "101"
+    assert policy.read_text() == admin
+    run.close()
+    run, result, policy, _ = _install(tmp_path / "bad", 100, admin) if (tmp_path / "bad").mkdir() is None else None
+    assert result.returncode != 0
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert policy.read_text() == admin and oct(policy.stat().st_mode & 0o777) == "0o755"
+    run.close()

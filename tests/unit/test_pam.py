@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP
-from provisioner.facts import FactSpec
-from provisioner.facts.serialize import facts_from_dict
-from provisioner.vars import MailVars
+from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
+from provisioner.probes import FactSpec
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
+from provisioner.platforms import DEBIAN12, EL7, EL8
 from provisioner.steps.pam import (
     LINK_PROBE,
     Link,
     Pam,
     PamError,
-    allow_file_content,
     first_directive,
     new_pam_smtp,
     parse_link,
@@ -27,17 +21,10 @@ from provisioner.steps.pam import (
     restriction_first,
 )
 
-CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "pam"
-PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+from .conftest import case_context, context, load_case, mail_vars, planned_summaries, step_cases
+
 EL_SHIPPED = "#%PAM-1.0\nauth       include\tpassword-auth\naccount    include\tpassword-auth\n"
 
-
-def _vars(**extra) -> MailVars:
-    return MailVars(myhostname="mail.example.com", mydomain="example.com", **extra)
-
-
-def _ctx(facts: Facts, platform=DEBIAN, **vars) -> Context:
-    return Context(host="mx1", vars=_vars(**vars), platform=platform, facts=facts)
 
 
 # ------------------------------------------------------------ the editor
@@ -85,7 +72,7 @@ def test_a_different_listfile_line_is_not_ours():
 
 
 def test_new_file_per_family():
-    assert new_pam_smtp(DEBIAN.pam_smtp_tail) == (
+    assert new_pam_smtp(DEBIAN12.pam_smtp_tail) == (
         PAM_LISTFILE_LINE + "\n@include common-auth\n@include common-account\n"
     )
     assert new_pam_smtp(EL7.pam_smtp_tail).splitlines()[0] == PAM_LISTFILE_LINE
@@ -108,7 +95,7 @@ def test_parse_link():
 
 
 def test_fact_spec_asks_for_users_group_and_link():
-    spec = Pam().facts(_vars(mail_users=["alice", "bob"], mail_group="smtp_users"))
+    spec = Pam().needs(mail_vars(mail_users=["alice", "bob"], mail_group="smtp_users"))
     assert isinstance(spec, FactSpec)
     assert spec.users == ("alice", "bob") and spec.groups == ("smtp_users",)
     assert PAM_SMTP in spec.files and PAM_ALLOW_FILE in spec.files
@@ -145,13 +132,13 @@ def test_link_probe_script_on_a_real_link(tmp_path):
 def test_missing_user_fails_naming_user_and_host():
     facts = Facts(users={"alice": UserState("alice", ("alice",))})
     with pytest.raises(PamError) as err:
-        Pam().check(_ctx(facts, mail_users=["alice", "ghost"]))
+        Pam().check(context(facts, host="mx1", mail_users=["alice", "ghost"]))
     assert "ghost" in str(err.value) and "mx1" in str(err.value) and "alice" not in str(err.value)
 
 
 def test_fresh_host_dry_run_predicts_group_and_members():
     facts = Facts(users={"alice": UserState("alice", ("alice",)), "bob": UserState("bob", ("bob", "users"))})
-    changes = Pam().check(_ctx(facts, mail_users=["alice", "bob", "alice"]))
+    changes = Pam().check(context(facts, mail_users=["alice", "bob", "alice"]))
     assert [c.summary for c in changes] == [
         f"write {PAM_ALLOW_FILE}",
         "create group mail_login",
@@ -164,7 +151,7 @@ def test_fresh_host_dry_run_predicts_group_and_members():
     after = apply_effects(facts, changes)
     assert after.groups["mail_login"] == ("alice", "bob")
     assert "mail_login" in after.users["alice"].groups
-    assert Pam().check(_ctx(after, mail_users=["alice", "bob"])) == []
+    assert Pam().check(context(after, mail_users=["alice", "bob"])) == []
 
 
 def test_primary_group_counts_as_membership():
@@ -172,12 +159,12 @@ def test_primary_group_counts_as_membership():
         users={"alice": UserState("alice", ("mail_login",))},
         groups={"mail_login": ()},
         files={
-            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=new_pam_smtp(DEBIAN.pam_smtp_tail)),
+            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=new_pam_smtp(DEBIAN12.pam_smtp_tail)),
             PAM_ALLOW_FILE: FileState(PAM_ALLOW_FILE, exists=True, content=allow_file_content(["mail_login"]),
                                       mode="644", owner="root", group="root"),
         },
     )
-    assert Pam().check(_ctx(facts, mail_users=["alice"], exclusive_membership=True)) == []
+    assert Pam().check(context(facts, mail_users=["alice"], exclusive_membership=True)) == []
 
 
 def test_exclusive_membership_removes_only_strangers():
@@ -185,7 +172,7 @@ def test_exclusive_membership_removes_only_strangers():
         users={"alice": UserState("alice", ("alice", "mail_login"))},
         groups={"mail_login": ("alice", "bob", "carol")},
     )
-    changes = Pam().check(_ctx(facts, mail_users=["alice"], exclusive_membership=True))
+    changes = Pam().check(context(facts, mail_users=["alice"], exclusive_membership=True))
     removals = [c for c in changes if c.summary.startswith("remove")]
     assert [c.summary for c in removals] == [
         "remove bob from group mail_login (exclusive membership)",
@@ -197,7 +184,7 @@ def test_exclusive_membership_removes_only_strangers():
     ]
     assert apply_effects(facts, removals).groups["mail_login"] == ("alice",)
     # without the option, strangers stay
-    kept = Pam().check(_ctx(facts, mail_users=["alice"]))
+    kept = Pam().check(context(facts, mail_users=["alice"]))
     assert not any(c.summary.startswith("remove") for c in kept)
 
 
@@ -214,12 +201,12 @@ def test_symlink_is_written_through_and_rollback_knows_the_target():
         },
         extra={LINK_PROBE: Link("/etc/pam.d/smtp.postfix", True)},
     )
-    (change,) = Pam().check(_ctx(facts, EL7))
+    (change,) = Pam().check(context(facts, EL7))
     (write,) = change.actions
     assert isinstance(write, WriteFile) and write.path == "/etc/pam.d/smtp.postfix" and write.mode == "644"
     assert change.writes == ("/etc/pam.d/smtp.postfix",)
     after = apply_effects(facts, [change])
-    assert Pam().check(_ctx(after, EL7)) == []
+    assert Pam().check(context(after, EL7)) == []
 
 
 def test_link_to_an_ungathered_target_is_not_in_writes():
@@ -228,37 +215,32 @@ def test_link_to_an_ungathered_target_is_not_in_writes():
         files={PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="777")},
         extra={LINK_PROBE: Link("/etc/pam.d/smtp.other", True)},
     )
-    change = Pam().check(_ctx(facts, EL8))[-1]
+    change = Pam().check(context(facts, EL8))[-1]
     assert change.actions[0].path == "/etc/pam.d/smtp.other"
     assert change.writes == ()  # a rollback must not delete a file it did not know existed
 
 
 def test_dangling_link_is_replaced_by_a_file():
     facts = Facts(groups={"mail_login": ()}, extra={LINK_PROBE: Link("/etc/alternatives/mta-pam", False)})
-    change = Pam().check(_ctx(facts, EL7))[-1]
+    change = Pam().check(context(facts, EL7))[-1]
     assert change.summary == f"create {PAM_SMTP}" and change.actions[0].path == PAM_SMTP
 
 
-@pytest.mark.parametrize("fresh", sorted(CASES.glob("el*-fresh.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("fresh", step_cases("pam", "el*-fresh.json"), ids=lambda p: p.stem)
 def test_dry_run_and_real_run_plan_the_same(fresh):
     installed = fresh.with_name(fresh.stem + "-installed.json")
-    a, b = json.loads(fresh.read_text()), json.loads(installed.read_text())
-    assert [e["summary"] for e in a["expected"]] == [e["summary"] for e in b["expected"]]
+    assert planned_summaries(fresh) == planned_summaries(installed)
 
 
-@pytest.mark.parametrize("path", sorted(CASES.glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", step_cases("pam"), ids=lambda p: p.stem)
 def test_effects_converge(path):
-    case = json.loads(path.read_text())
-    from provisioner.steps.pam import parse_link as parse
-
+    case = load_case(path)
     raw = case["facts"].get("extra", {})
     facts = facts_from_dict({**case["facts"], "extra": {}})
     if LINK_PROBE in raw:
-        facts = facts.replace(extra={LINK_PROBE: parse(raw[LINK_PROBE])})
-    vars = MailVars.model_validate(case["vars"])
-    ctx = Context(host="case", vars=vars, platform=PLATFORMS[case["platform"]], facts=facts)
-    after = apply_effects(facts, Pam().check(ctx))
-    left = Pam().check(Context(host="case", vars=vars, platform=ctx.platform, facts=after))
+        facts = facts.replace(extra={LINK_PROBE: parse_link(raw[LINK_PROBE])})
+    after = apply_effects(facts, Pam().check(case_context(case, facts)))
+    left = Pam().check(case_context(case, after))
     # only a shipped file whose text is still unknown (dry run) may remain, without actions
     assert all(c.actions == () for c in left)
 

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from provisioner.facts.serialize import facts_from_dict
-from provisioner.vars import MailVars
+from provisioner.probes.recorded import facts_from_dict
 from provisioner.model import Facts, UserState, WriteFile, apply_effects
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
-from provisioner.steps.sasl import (
-    SMTPD_CONF,
-    Sasl,
-    edit_shell_vars,
-    saslauthd_settings,
-    shell_assignments,
-    shell_value,
-)
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
+from provisioner.keyedit import edit_shell_vars, shell_assignments, shell_value
+from provisioner.desired import SMTPD_CONF
+from provisioner.steps.sasl import Sasl
 
-CASES = Path(__file__).resolve().parent.parent / "data" / "steps" / "sasl"
-PLATFORMS = {p.name: p for p in (DEBIAN, EL6, EL7, EL8)}
+from .conftest import case_platform, context, load_case, planned_summaries, step_cases
 
 SHIPPED = """#
 # Settings for saslauthd daemon
@@ -127,45 +116,39 @@ def test_unsafe_value_is_refused():
 
 
 def test_settings_per_family():
-    assert saslauthd_settings(DEBIAN) == DEBIAN_SETTINGS
+    assert DEBIAN12.saslauthd_settings == DEBIAN_SETTINGS
     for platform in (EL6, EL7, EL8):
-        assert saslauthd_settings(platform) == {"MECH": "pam"}
+        assert platform.saslauthd_settings == {"MECH": "pam"}
 
 
 # ------------------------------------------------------------ the step
 
 
-def _ctx(platform, facts: Facts) -> Context:
-    return Context(host="h1", vars=MailVars(myhostname="mail.example.com", mydomain="example.com"),
-                   platform=platform, facts=facts)
-
-
-@pytest.mark.parametrize("path", sorted(CASES.glob("*fresh*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", step_cases("sasl", "*fresh*.json"), ids=lambda p: p.stem)
 def test_effects_converge(path):
     """Applying the predicted effects of a fresh host's changes leaves nothing to do (when the text is known)."""
-    case = json.loads(path.read_text())
-    platform = PLATFORMS[case["platform"]]
+    case = load_case(path)
     facts = facts_from_dict(case["facts"])
-    changes = Sasl().check(_ctx(platform, facts))
+    platform = case_platform(case, facts)
+    changes = Sasl().check(context(facts, platform))
     after = apply_effects(facts, changes)
-    left = Sasl().check(_ctx(platform, after))
+    left = Sasl().check(context(after, platform))
     if path.stem.endswith("installed"):
         assert left == []
     else:  # dry run: a shipped file's text stays unknown, nothing else is left
         assert all(c.actions == () for c in left)
 
 
-@pytest.mark.parametrize("fresh", sorted(CASES.glob("*-fresh.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("fresh", step_cases("sasl", "*-fresh.json"), ids=lambda p: p.stem)
 def test_dry_run_and_real_run_plan_the_same(fresh):
     """The dry run (shipped file unknown) and the real run (re-read after install) plan the same changes."""
     installed = fresh.with_name(fresh.stem + "-installed.json")
-    a, b = json.loads(fresh.read_text()), json.loads(installed.read_text())
-    assert [e["summary"] for e in a["expected"]] == [e["summary"] for e in b["expected"]]
+    assert planned_summaries(fresh) == planned_summaries(installed)
 
 
 def test_smtpd_conf_is_whole_and_has_no_timestamp():
     facts = Facts(users={"postfix": UserState("postfix", ("postfix", "mail"))})
-    changes = Sasl().check(_ctx(EL8, facts))
+    changes = Sasl().check(context(facts, EL8))
     writes = [a for c in changes for a in c.actions if isinstance(a, WriteFile)]
     assert [w.path for w in writes] == ["/etc/sasl2/smtpd.conf", "/etc/sysconfig/saslauthd"]
     assert writes[0].content == SMTPD_CONF == "pwcheck_method: saslauthd\nmech_list: PLAIN LOGIN\n"
@@ -176,11 +159,11 @@ def test_postfix_group_seen_from_either_side():
         Facts(users={"postfix": UserState("postfix", ("postfix",))}, groups={"sasl": ("postfix",)}),
         Facts(users={"postfix": UserState("postfix", ("postfix", "sasl"))}, groups={"sasl": ()}),
     ):
-        summaries = [c.summary for c in Sasl().check(_ctx(DEBIAN, facts))]
+        summaries = [c.summary for c in Sasl().check(context(facts, DEBIAN12))]
         assert "add postfix to group sasl" not in summaries
 
 
 def test_no_sasl_group_on_el():
     facts = Facts(users={"postfix": UserState("postfix", ("postfix", "mail"))})
-    assert not any("group" in c.summary for c in Sasl().check(_ctx(EL7, facts)))
+    assert not any("group" in c.summary for c in Sasl().check(context(facts, EL7)))
 

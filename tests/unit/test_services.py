@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.vars import MailVars
-from provisioner.model import Facts, OsRelease, ServiceState, Shell, apply_effects
-from provisioner.platforms import ALL, DEBIAN, EL6, EL7, EL8
-from provisioner.steps.base import Context
+from provisioner.model import Facts, OsRelease, ServiceState, apply_effects
+from provisioner.platforms import ALL, DEBIAN12, EL6, EL7, EL8
 from provisioner.steps.services import PROCESS_PROBE, Services, running
 
-VARS = MailVars(myhostname="mail.example.com", mydomain="example.com")
+from .conftest import context, mail_vars
+
 STEP = Services()
 
 
 def probe_parse(raw: str):
-    return next(p for p in STEP.facts(VARS).extra if p.name == PROCESS_PROBE).parse(raw)
+    return next(p for p in STEP.needs(mail_vars()).extra if p.name == PROCESS_PROBE).parse(raw)
 
 
-def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN) -> Facts:
+def host(processes: str, postfix=(True, True), saslauthd=(True, True), platform=DEBIAN12) -> Facts:
     services = {
         "postfix": ServiceState("postfix", enabled=postfix[0], active=postfix[1]),
         "saslauthd": ServiceState("saslauthd", enabled=saslauthd[0], active=saslauthd[1]),
     }
-    if platform is DEBIAN:
+    if platform is DEBIAN12:
         services["postfix@-"] = ServiceState("postfix@-", enabled=True, active=postfix[1])
     return Facts(os=OsRelease(id="x"), services=services, extra={PROCESS_PROBE: probe_parse(processes)})
 
 
-def check(facts: Facts, platform=DEBIAN, notified=()):
-    return STEP.check(Context("case", VARS, platform, facts, notified=frozenset(notified)))
+def check(facts: Facts, platform=DEBIAN12, notified=()):
+    return STEP.check(context(facts, platform, notified=notified))
 
 
 # ---------------------------------------------------------------- the process probe
@@ -68,18 +67,21 @@ def test_a_fresh_plan_is_converged_once_applied(platform):
 
 def test_postfix_is_checked_before_any_restart_or_reload_and_verified_after():
     for notified, verb in (({"postfix:reload"}, "reload"), ({"postfix:restart", "postfix:reload"}, "restart")):
-        (change,) = check(host("master\nsaslauthd\n"), DEBIAN, notified)
+        (change,) = check(host("master\nsaslauthd\n"), DEBIAN12, notified)
         first, action, last = change.actions
         assert "postfix check" in first.render()
-        assert action.render() == f"systemctl {verb} postfix"
+        assert action.describe() == f"systemctl {verb} postfix"
         assert last.render().startswith("_i=0; while ! pgrep -x master")
+        # The journal records postfix's running state after the check passed, right before the reload/restart.
+        assert action.render().splitlines()[-1] == f"systemctl {verb} postfix"
+        assert 'services/postfix.run' in action.render().splitlines()[0]
         assert change.notify == frozenset()
 
 
 def test_a_stopped_service_is_started_with_restart_even_when_only_reload_was_notified():
     (change,) = check(host("saslauthd\n"), EL7, {"postfix:reload"})
     assert change.summary == "start postfix"
-    assert change.actions[1].render() == "systemctl restart postfix"
+    assert change.actions[1].describe() == "systemctl restart postfix"
 
 
 def test_saslauthd_is_handled_before_postfix():
@@ -94,34 +96,31 @@ def test_enable_commands_per_family():
     rendered = {}
     for platform in ALL:
         facts = host("master\nsaslauthd\n", postfix=(False, True), saslauthd=(False, True), platform=platform)
-        rendered[platform.name] = [a.render() for c in check(facts, platform) for a in c.actions]
+        rendered[platform.name] = [a.describe() for c in check(facts, platform) for a in c.actions]
     # Debian's saslauthd is a SysV script behind systemd's generator: update-rc.d
     assert rendered["debian12"] == ["update-rc.d saslauthd enable", "systemctl enable --quiet postfix"]
     assert rendered["el6"] == ["chkconfig saslauthd on", "chkconfig postfix on"]
     assert rendered["el7"] == rendered["el8"] == ["systemctl enable --quiet saslauthd", "systemctl enable --quiet postfix"]
 
 
-# ---------------------------------------------------------------- recovery
+# ---------------------------------------------------------------- what a rollback brings back
 
 
-def test_recovery_reloads_a_running_postfix_and_restarts_what_stopped():
-    actions = STEP.recovery(host("master\nsaslauthd\n"), DEBIAN)
-    assert all(isinstance(a, Shell) for a in actions)
-    assert [a.render() for a in actions] == [
-        "if pgrep -x saslauthd >/dev/null 2>&1; then true; else systemctl restart saslauthd; fi",
-        "if pgrep -x master >/dev/null 2>&1; then systemctl reload postfix; else systemctl restart postfix; fi",
-    ]
-
-
-def test_recovery_on_sysv_uses_the_init_scripts():
-    actions = STEP.recovery(host("master\nsaslauthd\n", platform=EL6), EL6)
-    assert [a.render() for a in actions] == [
-        "if pgrep -x saslauthd >/dev/null 2>&1; then true; else /etc/init.d/saslauthd restart; fi",
-        "if pgrep -x master >/dev/null 2>&1; then /etc/init.d/postfix reload; else /etc/init.d/postfix restart; fi",
-    ]
-
-
-def test_recovery_only_brings_back_what_ran_before_the_run():
-    assert STEP.recovery(host(""), EL7) == ()
-    (only,) = STEP.recovery(host("master\n"), EL7)
-    assert only.render() == "if pgrep -x master >/dev/null 2>&1; then systemctl reload postfix; else systemctl restart postfix; fi"
+def test_each_service_action_records_the_state_a_rollback_returns_to():
+    facts = host("master\n", postfix=(False, True), saslauthd=(False, False), platform=EL6)
+    records = {}
+    for change in check(facts, EL6, notified={"postfix:reload"}):
+        for action in change.actions:
+            for before in getattr(action, "before", ()):
+                records[(before.service, before.what)] = before
+    assert set(records) == {("saslauthd", "boot"), ("postfix", "boot"), ("saslauthd", "run"), ("postfix", "run")}
+    postfix = records[("postfix", "run")]
+    # A reloaded postfix is reloaded again with the restored files (started if it died meanwhile) ...
+    assert postfix.back_running.startswith(
+        "if pgrep -x master >/dev/null 2>&1; then /etc/init.d/postfix reload; else /etc/init.d/postfix restart; fi; ")
+    assert postfix.stop == "/etc/init.d/postfix stop" and postfix.disable == "chkconfig postfix off"
+    assert records[("saslauthd", "boot")].enabled_test == "chkconfig --list saslauthd 2>/dev/null | grep -q '3:on'"
+    # ... and a restarted one restarted.
+    restart = DEBIAN12.keep_service("saslauthd", "run")
+    assert restart.back_running.startswith("systemctl restart saslauthd; ")
+    assert DEBIAN12.keep_service("saslauthd", "boot").disable == "update-rc.d saslauthd disable"

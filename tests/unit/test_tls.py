@@ -17,22 +17,23 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.certs import FFDHE2048_PEM, CertError, cert_info, names_host, public_key_pem_sha256
 from provisioner.desired import DH_PARAMS, TLS_CA, TLS_CERT, TLS_COMBINED, TLS_DIR, TLS_KEY
-from provisioner.vars import MailVars
-from provisioner.model import Facts, FileState, SetAttributes, WriteFile
-from provisioner.platforms import DEBIAN, EL6, EL7, EL8
+from provisioner.model import Facts, FileState, SelfSignedCertificate, SetAttributes, WriteFile
+from provisioner.platforms import DEBIAN12, EL6, EL7, EL8
 from provisioner.steps import tls
-from provisioner.steps.base import Context
+from provisioner.steps.base import Context, StepOptions
 from provisioner.steps.tls import (
     KEY_PROBE,
     Tls,
     generate_action,
-    now_of,
     parse_dir,
     parse_key_public,
-    plan,
+    tls_changes,
     read_material,
     renewal_reason,
 )
+
+from .journal_harness import Run
+from .conftest import mail_vars
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -216,7 +217,7 @@ def test_renewal_reasons():
 
 
 def test_generate_action_quotes_and_follows_openssl_capabilities():
-    with_san = generate_action("mail.example.test", 825, DEBIAN).render()
+    with_san = generate_action("mail.example.test", 825, DEBIAN12).render()
     assert "-subj /CN=mail.example.test -addext subjectAltName=DNS:mail.example.test" in with_san
     assert "umask 077" in with_san and "-days 825" in with_san and "-nodes" in with_san
     for platform in (EL6, EL7):
@@ -225,35 +226,54 @@ def test_generate_action_quotes_and_follows_openssl_capabilities():
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None or os.geteuid() != 0, reason="needs openssl and root (chown)")
-def test_generate_action_really_makes_a_matching_pair(tmp_path, monkeypatch):
-    paths = {"TLS_DIR": str(tmp_path), "TLS_KEY": str(tmp_path / "key.pem"), "TLS_CERT": str(tmp_path / "cert.pem")}
-    for name, value in paths.items():
-        monkeypatch.setattr(tls, name, value)
-    (tmp_path / "cert.pem").write_text("old cert\n")
-    script = tls.generate_action("mail.example.test", 30, DEBIAN).render()
-    subprocess.run(["sh", "-ec", script], check=True, capture_output=True)
-    info = cert_info((tmp_path / "cert.pem").read_text())
+def test_generate_action_really_makes_a_matching_pair_and_the_journal_keeps_the_old_one(tmp_path):
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    (tls_dir / "cert.pem").write_text("old cert\n")
+    (tls_dir / "cert.pem").chmod(0o640)
+    run = Run(tmp_path / "host")
+    action = SelfSignedCertificate(directory=str(tls_dir), key=str(tls_dir / "key.pem"), cert=str(tls_dir / "cert.pem"),
+                                   subject="/CN=mail.example.test", days=30, san="subjectAltName=DNS:mail.example.test")
+    assert run.step(action.render()).returncode == 0
+    info = cert_info((tls_dir / "cert.pem").read_text())
     assert info.names == ("mail.example.test",) and info.self_signed
-    assert oct((tmp_path / "key.pem").stat().st_mode & 0o777) == "0o600"
-    assert oct((tmp_path / "cert.pem").stat().st_mode & 0o777) == "0o644"
-    assert (tmp_path / "cert.pem.provisioner.bak").read_text() == "old cert\n"
-    assert not list(tmp_path.glob(".selfsigned.*"))
-    probe = KEY_PROBE.script.replace(TLS_KEY, paths["TLS_KEY"])
+    assert oct((tls_dir / "key.pem").stat().st_mode & 0o777) == "0o600"
+    assert oct((tls_dir / "cert.pem").stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in tls_dir.iterdir()) == ["cert.pem", "key.pem"]  # no backup, no temporary dir
+    probe = KEY_PROBE.script.replace(TLS_KEY, str(tls_dir / "key.pem"))
     out = subprocess.run(["sh", "-c", probe], capture_output=True, text=True, check=True).stdout
     assert parse_key_public(out) == info.public_key_sha256
+    # The old certificate is in the run's own journal (0600), and comes back on rollback; the new key goes.
+    backups = list((run.dir / "files").iterdir())
+    assert [b.read_text() for b in backups] == ["old cert\n"] and oct(backups[0].stat().st_mode & 0o777) == "0o600"
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert (tls_dir / "cert.pem").read_text() == "old cert\n" and oct((tls_dir / "cert.pem").stat().st_mode) == "0o100640"
+    assert not (tls_dir / "key.pem").exists()
+    run.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_a_failing_openssl_leaves_the_old_pair_and_no_temporary_directory(tmp_path):
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    (tls_dir / "cert.pem").write_text("old cert\n")
+    run = Run(tmp_path / "host")
+    action = SelfSignedCertificate(directory=str(tls_dir), key=str(tls_dir / "key.pem"), cert=str(tls_dir / "cert.pem"),
+                                   subject="not-a-subject", days=30)
+    result = run.step(action.render())
+    assert result.returncode != 0 and "subject" in result.stderr.lower()
+    assert sorted(p.name for p in tls_dir.iterdir()) == ["cert.pem"]
+    assert (tls_dir / "cert.pem").read_text() == "old cert\n"
+    run.close()
 
 
 def test_now_option():
-    assert now_of({"now": "2026-03-01T12:00:00+00:00"}) == NOW
-    assert now_of({"now": "2026-03-01T12:00:00"}) == NOW
-    assert now_of({}).tzinfo is not None
+    assert StepOptions.from_mapping({"now": "2026-03-01T12:00:00+00:00"}).clock() == NOW
+    assert StepOptions.from_mapping({"now": "2026-03-01T12:00:00"}).clock() == NOW
+    assert StepOptions.from_mapping({}).clock().tzinfo is not None
 
 
 # ------------------------------------------------------------------ uploaded material
-
-
-def _vars(**kw) -> MailVars:
-    return MailVars.model_validate({"myhostname": "mail.example.test", "mydomain": "example.test", **kw})
 
 
 def _converged_dir_and_dh() -> dict:
@@ -285,8 +305,8 @@ def _sha(text: str) -> str:
 
 def test_uploaded_material_is_written_and_the_key_never_shown(material):
     base, cert, secret, ca = material
-    vars = _vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"), tls_ca=str(base / "ca.pem"))
-    changes = plan(vars, DEBIAN, _facts({}), read_material(vars), NOW)
+    vars = mail_vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"), tls_ca=str(base / "ca.pem"))
+    changes = tls_changes(vars, DEBIAN12, _facts({}), read_material(vars), NOW)
     assert [c.summary for c in changes] == [
         f"install the certificate {TLS_CERT} from the inventory",
         f"install the private key {TLS_KEY} from the inventory",
@@ -306,27 +326,27 @@ def test_uploaded_material_is_written_and_the_key_never_shown(material):
 
 def test_uploaded_material_converged_and_key_mode_drift(material):
     base, cert, secret, _ = material
-    vars = _vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"))
+    vars = mail_vars(tls_cert=str(base / "cert.pem"), tls_key=str(base / "key.pem"))
     files = {
         TLS_CERT: FileState(TLS_CERT, exists=True, content=cert, sha256=_sha(cert), mode="644", owner="root", group="root"),
         TLS_KEY: FileState(TLS_KEY, exists=True, sha256=_sha(secret), mode="600", owner="root", group="root"),
     }
-    assert plan(vars, DEBIAN, _facts(files), read_material(vars), NOW) == []
+    assert tls_changes(vars, DEBIAN12, _facts(files), read_material(vars), NOW) == []
     files[TLS_KEY] = FileState(TLS_KEY, exists=True, sha256=_sha(secret), mode="644", owner="root", group="root")
-    (change,) = plan(vars, DEBIAN, _facts(files), read_material(vars), NOW)
+    (change,) = tls_changes(vars, DEBIAN12, _facts(files), read_material(vars), NOW)
     assert change.summary == f"set mode 600 on {TLS_KEY}"
     assert change.actions == (SetAttributes(TLS_KEY, mode="600"),)
     files[TLS_KEY] = FileState(TLS_KEY, exists=True, sha256=_sha("another key"), mode="600", owner="root", group="root")
-    (change,) = plan(vars, DEBIAN, _facts(files), read_material(vars), NOW)
+    (change,) = tls_changes(vars, DEBIAN12, _facts(files), read_material(vars), NOW)
     assert change.summary == f"replace the private key {TLS_KEY} from the inventory" and change.diff is None
 
 
 def test_combined_material(material):
     base, cert, secret, ca = material
-    vars = _vars(tls_combined=str(base / "combined.pem"), tls_ca=str(base / "ca.pem"))
+    vars = mail_vars(tls_combined=str(base / "combined.pem"), tls_ca=str(base / "ca.pem"))
     materials = read_material(vars)
     assert [(m.path, m.secret) for m in materials] == [(TLS_COMBINED, True), (TLS_CA, False)]
-    changes = plan(vars, EL7, _facts({}), materials, NOW)
+    changes = tls_changes(vars, EL7, _facts({}), materials, NOW)
     assert [c.summary for c in changes] == [
         f"install the certificate and private key {TLS_COMBINED} from the inventory",
         f"install the CA certificate {TLS_CA} from the inventory",
@@ -335,7 +355,7 @@ def test_combined_material(material):
 
 
 def test_the_step_gathers_keys_as_secrets():
-    spec = Tls().facts(_vars())
+    spec = Tls().needs(mail_vars())
     assert set(spec.secret_files) == {TLS_KEY, TLS_COMBINED}
     assert TLS_KEY not in spec.files and TLS_COMBINED not in spec.files
     assert TLS_CERT in spec.files and DH_PARAMS in spec.files
@@ -343,9 +363,9 @@ def test_the_step_gathers_keys_as_secrets():
 
 def test_dry_run_effect_lets_a_second_plan_converge():
     """Applying the predicted effects of a fresh plan leaves only what needs the real host."""
-    vars = _vars()
+    vars = mail_vars()
     facts = Facts(extra={"tls_dir": None, "tls_key_public": None})
-    ctx = Context("h", vars, DEBIAN, facts, options={"now": NOW})
+    ctx = Context("h", vars, DEBIAN12, facts, options={"now": NOW})
     changes = Tls().check(ctx)
     assert [c.summary for c in changes] == [
         f"create directory {TLS_DIR} (mode 755, root:root)",
@@ -354,7 +374,7 @@ def test_dry_run_effect_lets_a_second_plan_converge():
     ]
     for change in changes:
         facts = change.effect(facts)
-    assert Tls().check(Context("h", vars, DEBIAN, facts, options={"now": NOW})) == []
+    assert Tls().check(Context("h", vars, DEBIAN12, facts, options={"now": NOW})) == []
 
 
 def test_unreadable_material_fails_the_host_with_a_clear_message(tmp_path):
@@ -362,6 +382,6 @@ def test_unreadable_material_fails_the_host_with_a_clear_message(tmp_path):
 
     (tmp_path / "cert.pem").write_bytes(b"\xff\xfe binary")
     (tmp_path / "key.pem").write_text("k")
-    vars = _vars(tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
+    vars = mail_vars(tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
     with pytest.raises(StepError, match=r"^h: the certificate .*cert.pem is not a PEM file"):
-        Tls().check(Context("h", vars, DEBIAN, Facts()))
+        Tls().check(Context("h", vars, DEBIAN12, Facts()))

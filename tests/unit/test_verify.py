@@ -22,23 +22,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from provisioner import verify as V
-from provisioner.verify import (
-    CheckResult,
-    Credentials,
+from provisioner.certs import cert_matches_hostname, cert_names, hostname_matches
+from provisioner.verify import client as V
+from provisioner.verify.expect import (
     Expect,
     Reply,
-    VerifyReport,
-    VerifyTarget,
     auth_mechanisms,
-    cert_matches_hostname,
-    cert_names,
     describe_mismatch,
-    hostname_matches,
     parse_ehlo,
     relay_refusal_expectation,
     tls_version_ok,
 )
+from provisioner.verify.model import CheckResult, Credentials, VerifyReport, VerifyTarget, plain_blob, scrubber
 
 MEMBER_PW = "Memb3r-S3cret-pw!"
 OUTSIDER_PW = "0utsider-S3cret-pw?"
@@ -388,8 +383,8 @@ def test_credentials_and_target_repr_hide_password():
 
 
 def test_scrubber_removes_password_and_plain_blob():
-    scrub = V._scrubber([Credentials("u", MEMBER_PW), None])
-    blob = V._plain_blob("u", MEMBER_PW)
+    scrub = scrubber([Credentials("u", MEMBER_PW), None])
+    blob = plain_blob("u", MEMBER_PW)
     assert scrub(f"x {MEMBER_PW} y {blob}") == "x *** y ***"
 
 

@@ -1,0 +1,43 @@
+"""Command-line values checked before any host is touched: fork counts and output paths."""
+
+from __future__ import annotations
+
+import os
+
+from provisioner.validation import InputError, shown
+
+MAX_FORKS = 256
+
+
+def parse_forks(value: int | str) -> int:
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_FORKS:
+        raise InputError(f"--forks: {shown(value)} is not a whole number from 1 to {MAX_FORKS}")
+    return int(text)
+
+
+def check_output_path(path: str | None, option: str) -> None:
+    """Refuse an output file that could not be written, by really opening it (then leaving it as it was).
+
+    An existing file is opened for appending, which changes nothing; a new one
+    is created and removed again. A directory, a missing parent directory, a
+    read-only file system or missing permissions are refused.
+    """
+    if path is None:
+        return
+    if not path:
+        raise InputError(f"{option}: the path is empty")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: {option} names a directory; give a file path")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        missing = "does not exist" if not os.path.lexists(parent) else "is not a directory"
+        raise InputError(f"{path}: {option}: {parent} {missing}")
+    try:
+        if os.path.lexists(path):
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.unlink(path)
+    except OSError as exc:
+        raise InputError(f"{path}: {option}: cannot write there: {exc.strerror or exc}") from None
