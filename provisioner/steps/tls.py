@@ -37,7 +37,7 @@ from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, FileState, MakeDirectory, SelfSignedCertificate
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError
-from provisioner.steps.files import attributes_change, write_change
+from provisioner.steps.files import attributes_change, text_sha256, write_change
 
 RELOAD = frozenset({"postfix:reload"})
 DIR_PROBE_NAME = "tls_dir"
@@ -135,7 +135,7 @@ def file_digest(state: FileState) -> str | None:
     if state.sha256:
         return state.sha256
     if state.content is not None:
-        return hashlib.sha256(state.content.encode("utf-8", errors="surrogateescape")).hexdigest()
+        return text_sha256(state.content)
     return None
 
 
