@@ -114,6 +114,10 @@ def write_change(
     the file is back).
     """
     path = before.path
+    drifted = attributes_drift(before, mode, owner, group)
+    if drifted:
+        # The write sets them: say so, a plan must name every drift it repairs.
+        summary = f"{summary}; set {drifted} on {path}"
     # A link inside /etc (the only kind left once refuse_outside_links passed) is written through.
     target = before.link_target or path
     written = FileState(
@@ -161,23 +165,30 @@ def _same_mode(actual: str | None, wanted: str) -> bool:
         return False
 
 
+def _attributes_ok(state: FileState, mode: str, owner: str, group: str) -> tuple[bool, bool]:
+    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
+    return owner_ok, state.mode is None or _same_mode(state.mode, mode)
+
+
+def attributes_drift(state: FileState, mode: str, owner: str = "root", group: str = "root") -> str | None:
+    """What a file's attributes must become, in the one wording (``owner root:root and mode 644``), or None."""
+    if not state.exists:
+        return None
+    owner_ok, mode_ok = _attributes_ok(state, mode, owner, group)
+    parts = ([] if owner_ok else [f"owner {owner}:{group}"]) + ([] if mode_ok else [f"mode {mode}"])
+    return " and ".join(parts) or None
+
+
 def attributes_change(step: str, state: FileState, mode: str, owner: str = "root", group: str = "root",
                       notify: frozenset[str] = frozenset()) -> Change | None:
     """A SetAttributes change when a file's mode or owner drifted, else None (a link: its target's)."""
-    if not state.exists:
+    drifted = attributes_drift(state, mode, owner, group)
+    if drifted is None:
         return None
-    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
-    mode_ok = state.mode is None or _same_mode(state.mode, mode)
-    if owner_ok and mode_ok:
-        return None
-    parts = []
-    if not owner_ok:
-        parts.append(f"owner {owner}:{group}")
-    if not mode_ok:
-        parts.append(f"mode {mode}")
+    owner_ok, mode_ok = _attributes_ok(state, mode, owner, group)
     return Change(
         step=step,
-        summary=f"set {' and '.join(parts)} on {state.path}",
+        summary=f"set {drifted} on {state.path}",
         actions=(SetAttributes(state.link_target or state.path, mode=None if mode_ok else mode,
                                owner=None if owner_ok else owner, group=None if owner_ok else group),),
         notify=notify,

@@ -154,6 +154,9 @@ def test_a_rewrite_writes_the_wanted_attributes_never_the_drifted_ones():
     (change,) = [c for c in Sasl().check(context(facts, DEBIAN12)) if "saslauthd" in c.summary]
     (write,) = [a for a in change.actions if isinstance(a, WriteFile)]
     assert (write.mode, write.owner, write.group) == ("644", "root", "root")
+    # The plan names every drift it repairs, the attributes too.
+    assert change.summary == ("update /etc/default/saslauthd: set START=yes; "
+                              "set owner root:root and mode 644 on /etc/default/saslauthd")
 
 
 # ------------------------------------------------------------ CR line endings
