@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    ALLOW, FALSE_DRIFT, HOST_DIFFERS, LISTFILE_FIRST, Mutation, NOT_DETECTED, NOT_REFUSED, OUTSIDE, PAM_SMTP,
+    ALLOW, LISTFILE_FIRST, Mutation, OUTSIDE, PAM_SMTP,
     RELOAD, RESTART_SASLAUTHD, SASLAUTHD, SASL_CONF,
 )
 
@@ -29,10 +29,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "sasl_conf.owner_mode", "smtpd.conf", "owner and mode",
         f"chown mailuser:mailuser {SASL_CONF} && chmod 666 {SASL_CONF}", "repair",
         "Owner and mode are set back to root:root 0644.",
-        mentions=(("sasl", f"owner root:root and mode 644 on {SASL_CONF}"),), touches=("smtpd.conf/#attributes",),
-        known=(NOT_DETECTED,
-               "Sasl._smtpd_conf() returns None as soon as the content is right; mode and owner are not compared. "
-               "Fix: the shared managed-file helper.")),
+        mentions=(("sasl", f"owner root:root and mode 644 on {SASL_CONF}"),), touches=("smtpd.conf/#attributes",)),
     # ------------------------------------------------------------ saslauthd defaults
     Mutation(
         "saslauthd.delete", "saslauthd defaults", "delete", f"rm {SASLAUTHD}", "repair",
@@ -64,23 +61,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "saslauthd.crlf", "saslauthd defaults", "CRLF line endings", f"sed -i 's/$/\\r/' {SASLAUTHD}", "repair",
         "The shell reads START as 'yes\\r' (saslauthd would not start at the next boot): rewritten with LF "
         "endings, saslauthd restarted.",
-        mentions=(("sasl", SASLAUTHD),), touches=("saslauthd",),
-        known=(NOT_DETECTED,
-               "edit_shell_vars() reads the file with str.splitlines(), which also splits on CR, and shlex "
-               "treats CR as blank, so 'START=yes\\r' reads as START=yes: the dry run exits 0. The init script "
-               "sources the file and gets START='yes\\r' (and MECHANISMS='pam\\r'): saslauthd is not started at "
-               "the next boot or restart. Fix: shell_assignments() must read values like sh does (split on \\n "
-               "only; a trailing CR is part of the value) so CRLF files are drift, and rewrite them with LF.")),
+        mentions=(("sasl", SASLAUTHD),), touches=("saslauthd",)),
     Mutation(
         "saslauthd.owner_mode", "saslauthd defaults", "owner and mode",
         f"chown mailuser:mailuser {SASLAUTHD} && chmod 666 {SASLAUTHD}", "repair",
         "Owner and mode are set back to root:root 0644 (OPTIONS are passed to a root daemon).",
-        mentions=(("sasl", f"owner root:root and mode 644 on {SASLAUTHD}"),), touches=("saslauthd/#attributes",),
-        known=(NOT_DETECTED,
-               "Sasl._saslauthd() compares only the variables, and when it does rewrite the file it keeps the "
-               "drifted mode and owner on purpose (mode, owner, group = state.mode or '644', ...). A "
-               "world-writable file that root's init script sources is a root hole. Fix: the shared managed-file "
-               "helper wants root:root 0644 here.")),
+        mentions=(("sasl", f"owner root:root and mode 644 on {SASLAUTHD}"),), touches=("saslauthd/#attributes",)),
     # ------------------------------------------------------------ /etc/pam.d/smtp
     Mutation(
         "pam_smtp.delete", "pam.d/smtp", "delete", f"rm {PAM_SMTP}", "repair",
@@ -107,14 +93,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pam_smtp.change_value", "pam.d/smtp", "change a value",
         f"sed -i 's/onerr=fail/onerr=succeed/' {PAM_SMTP}", "repair",
         "The weakened restriction line is replaced by the managed one.",
-        plan=(LISTFILE_FIRST, RESTART_SASLAUTHD), mentions=(LISTFILE_FIRST,), touches=("pam_smtp",),
-        known=(HOST_DIFFERS,
-               "put_first() only removes exact copies of the managed line: the edited 'onerr=succeed' line stays "
-               "as the second directive and the managed line is inserted above it, so /etc/pam.d/smtp ends with "
-               "two pam_listfile lines (one that lets everybody in when the allow file is unreadable). The plan "
-               "is right and the run converges, but the host is not the converged host. With sense=deny "
-               "instead, every member would be refused. Fix: treat any pam_listfile line naming "
-               "our allow file as the managed line (replace it in place), keeping unrelated lines.")),
+        plan=(LISTFILE_FIRST, RESTART_SASLAUTHD), mentions=(LISTFILE_FIRST,), touches=("pam_smtp",)),
     Mutation(
         "pam_smtp.whitespace", "pam.d/smtp", "whitespace changes",
         f"sed -i 's/^auth required pam_listfile.so /auth\\trequired   pam_listfile.so  /' {PAM_SMTP}", "tolerate",
@@ -123,22 +102,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pam_smtp.crlf", "pam.d/smtp", "CRLF line endings", f"sed -i 's/$/\\r/' {PAM_SMTP}", "repair",
         "libpam does not strip the CR: '@include common-auth\\r' cannot be opened ('PAM _pam_init_handlers: "
         "[Critical error - immediate abort]') and every login fails. Rewritten with LF endings; saslauthd restarted.",
-        mentions=(("pam", PAM_SMTP),), touches=("pam_smtp",),
-        known=(NOT_DETECTED,
-               "restriction_first() compares lines after ' '.join(line.split()), which drops the CR, so the dry "
-               "run exits 0. After a saslauthd restart (its -c cache hides it until then; verify passes), "
-               "libpam fails on the CR ('unable to open config for /etc/pam.d/common-auth\\r', critical "
-               "error) and testsaslauthd answers 'NO authentication failed' for the member. Fix: a line ending "
-               "in CR is drift in every managed line-based file; rewrite it with "
-               "LF endings.")),
+        mentions=(("pam", PAM_SMTP),), touches=("pam_smtp",)),
     Mutation(
         "pam_smtp.owner_mode", "pam.d/smtp", "owner and mode",
         f"chown mailuser:mailuser {PAM_SMTP} && chmod 666 {PAM_SMTP}", "repair",
         "Owner and mode are set back to root:root 0644 (a writable PAM file lets anyone log in).",
-        mentions=(("pam", f"owner root:root and mode 644 on {PAM_SMTP}"),), touches=("pam_smtp/#attributes",),
-        known=(NOT_DETECTED,
-               "Pam._pam_smtp() checks only that the restriction is the first directive. Fix: the shared "
-               "managed-file helper (the allow file already gets 'set mode 644, owner root:root').")),
+        mentions=(("pam", f"owner root:root and mode 644 on {PAM_SMTP}"),), touches=("pam_smtp/#attributes",)),
     Mutation(
         "pam_smtp.symlink_inside", "pam.d/smtp", "replaced by a symlink inside /etc",
         f"mv {PAM_SMTP} {PAM_SMTP}.site && ln -s smtp.site {PAM_SMTP} && sed -i '/pam_listfile/d' {PAM_SMTP}.site",
@@ -153,11 +122,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         f"sed -i '/pam_listfile/d' {OUTSIDE}/smtp", "refuse",
         "Refused: the host fails with an error naming the link, and nothing is changed.",
         touches=("pam_smtp",), error=r"/etc/pam\.d/smtp.*(link|outside)",
-        undo=f"rm -f {PAM_SMTP}; rm -rf {OUTSIDE}", restore=(PAM_SMTP,),
-        known=(NOT_REFUSED,
-               "Pam._pam_smtp() follows any link whose target exists (LINK_PROBE, readlink -f) and writes the "
-               "target, wherever it is: the run rewrites /srv/drift/smtp. Fix: write through a link only when "
-               "its target is inside /etc; otherwise fail the host in planning.")),
+        undo=f"rm -f {PAM_SMTP}; rm -rf {OUTSIDE}", restore=(PAM_SMTP,)),
     # ------------------------------------------------------------ allow file
     Mutation(
         "allow.delete", "allow file", "delete", f"rm {ALLOW}", "repair",
@@ -178,16 +143,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         "allow.owner_mode", "allow file", "owner and mode",
         f"chown mailuser:mailuser {ALLOW} && chmod 666 {ALLOW}", "repair",
         "Owner and mode are set back; saslauthd restarted.",
-        plan=(("pam", f"set mode 644, owner root:root on {ALLOW}"), RESTART_SASLAUTHD),
-        mentions=(("pam", f"set mode 644, owner root:root on {ALLOW}"),), touches=("allow",)),
+        plan=(("pam", f"set owner root:root and mode 644 on {ALLOW}"), RESTART_SASLAUTHD),
+        mentions=(("pam", f"owner root:root and mode 644 on {ALLOW}"),), touches=("allow",)),
     Mutation(
         "allow.symlink_inside", "allow file", "replaced by a symlink inside /etc",
         f"mv {ALLOW} {ALLOW}.site && ln -s mail_auth_group.allow.site {ALLOW}", "tolerate",
         "Not drift: the link stays inside /etc and the file it points to is right.",
-        touches=("allow",),
-        known=(FALSE_DRIFT,
-               "The file probe's stat -c '%a %U %G' describes the link itself (777), not its target, so "
-               "Pam._allow_file() plans 'set mode 644, owner root:root on /etc/pam.d/mail_auth_group.allow' "
-               "on every run; chmod/chown follow the link and change the target, the link stays 777: the plan "
-               "never empties. Fix: stat -L in the file probe, plus the link report above.")),
+        touches=("allow",)),
 )

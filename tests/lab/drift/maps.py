@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    ALIASES, CRASH, FALSE_DRIFT, Mutation, NOT_DETECTED, REBUILD_ALIASES, REBUILD_VIRTUAL, TWO_RUNS, VIRTUAL,
+    ALIASES, Mutation, NOT_DETECTED, REBUILD_ALIASES, REBUILD_VIRTUAL, TWO_RUNS, VIRTUAL,
 )
 
 LATIN1_ALIASES = "# \\344nderung vom Admin"  # "Änderung" in ISO-8859-1
@@ -62,19 +62,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         plan=(("aliases", f"set root: mailuser in {ALIASES} (was admin)"), REBUILD_ALIASES),
         mentions=(("aliases", f"set root: mailuser in {ALIASES}"),), touches=("aliases/root", "aliases/#latin1"),
         check=f"LC_ALL=C grep -qx \"$(printf '{LATIN1_ALIASES}')\" {ALIASES}",
-        cleanup=f"LC_ALL=C sed -i '/^# .nderung vom Admin$/d' {ALIASES} && newaliases",
-        known=(CRASH,
-               "Same as main_cf.latin1: the byte becomes a lone surrogate and WriteFile.render() dies on "
-               "str.encode() in the real run ('internal error: UnicodeEncodeError'). Fix: the shared managed-file "
-               "helper writes bytes with errors='surrogateescape'.")),
+        cleanup=f"LC_ALL=C sed -i '/^# .nderung vom Admin$/d' {ALIASES} && newaliases"),
     Mutation(
         "aliases.owner_mode", "aliases", "owner and mode",
         f"chown mailuser:mailuser {ALIASES} && chmod 666 {ALIASES}", "repair",
         "Owner and mode are set back to root:root 0644 (anyone could add a pipe alias).",
-        mentions=(("aliases", f"owner root:root and mode 644 on {ALIASES}"),), touches=("aliases/#attributes",),
-        known=(NOT_DETECTED,
-               "Aliases._aliases() compares only the root entry; attributes_change() is used for the virtual map "
-               "but not here. Fix: the shared managed-file helper.")),
+        mentions=(("aliases", f"owner root:root and mode 644 on {ALIASES}"),), touches=("aliases/#attributes",)),
     # ------------------------------------------------------------ maps
     Mutation(
         "aliases_db.stale", "aliases.db", "stale .db",
@@ -163,8 +156,5 @@ MUTATIONS: tuple[Mutation, ...] = (
         "virtual.symlink_inside", "virtual map", "replaced by a symlink inside /etc",
         f"mv {VIRTUAL} {VIRTUAL}.site && ln -s virtual_users.site {VIRTUAL} && touch -h {VIRTUAL}.db", "tolerate",
         "Not drift: the link stays inside /etc and its target is right.",
-        touches=("virtual",),
-        known=(FALSE_DRIFT,
-               "stat -c in the file probe reports the link (777): attributes_change() plans 'set mode 644 on "
-               "/etc/postfix/virtual_users' on every run and chmod changes only the target. Fix: stat -L.")),
+        touches=("virtual",)),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    CHECK_FAILED, CRASH, DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, NOT_DETECTED, NOT_REFUSED, OUTSIDE,
+    DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, OUTSIDE,
     RELOAD, RESTART, RUN_FAILED, TWO_RUNS, VERIFY_FAILED, WRONG_PLAN,
 )
 
@@ -133,25 +133,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         mentions=(("main_cf", "smtpd_tls_session_cache_timeout = 10800s"),),
         touches=("main.cf/smtpd_tls_session_cache_timeout", "main.cf/#latin1"),
         check=f"LC_ALL=C grep -qx \"$(printf '{LATIN1_MAIN}')\" {MAIN_CF}",
-        cleanup=f"LC_ALL=C sed -i '/^# r.glage du site$/d' {MAIN_CF}",
-        known=(CRASH,
-               "facts.parse_files() decodes the file with errors='surrogateescape', so the byte 0xE9 becomes the "
-               "lone surrogate U+DCE9 in FileState.content and in the new text main_cf.edit() returns. The dry run "
-               "lists the right change, but the real run dies building the step script: WriteFile.render() calls "
-               "self.content.encode() (strict UTF-8) -> UnicodeEncodeError, reported as 'internal error'. Fix: "
-               "encode file contents with errors='surrogateescape' wherever they go back to bytes (WriteFile, "
-               "digests, diffs shown with a replacement character), in the shared managed-file helper.")),
+        cleanup=f"LC_ALL=C sed -i '/^# r.glage du site$/d' {MAIN_CF}"),
     Mutation(
         "main_cf.owner_mode", "main.cf", "owner and mode",
         f"chown mailuser:mailuser {MAIN_CF} && chmod 666 {MAIN_CF}", "repair",
         "Owner and mode are set back to root:root 0644 (a world-writable main.cf lets anyone reroute mail).",
         mentions=(("main_cf", f"owner root:root and mode 644 on {MAIN_CF}"),),
-        touches=("main.cf/#attributes",),
-        known=(NOT_DETECTED,
-               "MainCf.check() compares only the text of main.cf (edit(old) == old): the mode and owner that the "
-               "file probe gathers are never looked at, so the dry run exits 0 with a world-writable main.cf owned "
-               "by mailuser. Fix: the shared managed-file helper compares mode/owner too (as tls.attributes_change "
-               "does) and plans 'set owner root:root and mode 644 on /etc/postfix/main.cf'.")),
+        touches=("main.cf/#attributes",)),
     Mutation(
         "main_cf.symlink_inside", "main.cf", "replaced by a symlink inside /etc",
         f"mv {MAIN_CF} {MAIN_CF}.site && ln -s main.cf.site {MAIN_CF} && "
@@ -161,26 +149,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         mentions=(("main_cf", "smtpd_tls_loglevel = 0"),),
         touches=("main.cf",),
         check=f"[ \"$(readlink {MAIN_CF})\" = main.cf.site ] && grep -qx 'smtpd_tls_loglevel = 0' {MAIN_CF}.site",
-        cleanup=f"if [ -L {MAIN_CF} ]; then rm {MAIN_CF} && mv {MAIN_CF}.site {MAIN_CF}; else rm -f {MAIN_CF}.site; fi",
-        known=(CHECK_FAILED,
-               "The plan and the repair are right, but WriteFile writes a temporary file and mv -f's it over "
-               "/etc/postfix/main.cf, which replaces the admin's symlink by a regular file and leaves the drifted "
-               "main.cf.site behind (the next edit of main.cf.site silently does nothing). Fix: in the shared "
-               "managed-file helper, resolve a link that stays inside /etc and write its target (what pam.py "
-               "already does for /etc/pam.d/smtp), keeping the link.")),
+        cleanup=f"if [ -L {MAIN_CF} ]; then rm {MAIN_CF} && mv {MAIN_CF}.site {MAIN_CF}; else rm -f {MAIN_CF}.site; fi"),
     Mutation(
         "main_cf.symlink_outside", "main.cf", "replaced by a symlink pointing outside /etc",
         f"mkdir -p {OUTSIDE} && mv {MAIN_CF} {OUTSIDE}/main.cf && ln -s {OUTSIDE}/main.cf {MAIN_CF} && "
         f"sed -i 's/^smtpd_tls_loglevel = 0$/smtpd_tls_loglevel = 2/' {OUTSIDE}/main.cf", "refuse",
         "Refused: the host fails with an error naming the link, and nothing is changed.",
         touches=("main.cf",), error=r"/etc/postfix/main\.cf.*(link|outside)",
-        undo=f"rm -f {MAIN_CF}; rm -rf {OUTSIDE}", restore=(MAIN_CF,),
-        known=(NOT_REFUSED,
-               "Nothing knows a managed file can be a link: the file probe reads through it ([ -f ], sha256sum, "
-               "base64 follow links; stat -c does not), so the dry run plans 'set smtpd_tls_loglevel = 0' and the "
-               "real run mv's a regular file over the link (the file under /srv stays drifted). Fix: the file "
-               "probe reports links (stat -c %F, readlink -f); a managed path whose link leaves /etc fails the "
-               "host in planning, before any step applies.")),
+        undo=f"rm -f {MAIN_CF}; rm -rf {OUTSIDE}", restore=(MAIN_CF,)),
     # ------------------------------------------------------------ master.cf
     Mutation(
         "master_cf.delete", "master.cf", "delete", f"rm {MASTER_CF}", "repair",
@@ -274,10 +250,5 @@ MUTATIONS: tuple[Mutation, ...] = (
         "master_cf.owner_mode", "master.cf", "owner and mode",
         f"chown mailuser:mailuser {MASTER_CF} && chmod 666 {MASTER_CF}", "repair",
         "Owner and mode are set back to root:root 0644.",
-        mentions=(("master_cf", f"owner root:root and mode 644 on {MASTER_CF}"),), touches=("master.cf/#attributes",),
-        known=(NOT_DETECTED,
-               "MasterCf.check() compares only the text (edit(old) == old); the gathered mode and owner are "
-               "ignored, so a world-writable master.cf owned by mailuser (who could then change what Postfix "
-               "runs, services with unpriv n run as root) passes. Fix: the shared managed-file helper checks "
-               "attributes.")),
+        mentions=(("master_cf", f"owner root:root and mode 644 on {MASTER_CF}"),), touches=("master.cf/#attributes",)),
 )

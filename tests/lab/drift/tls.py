@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    CERT, DH, FALSE_DRIFT, KEY, Mutation, NOT_REFUSED, OUTSIDE, RELOAD, SELF_SIGNED, TLS_DIR,
+    CERT, DH, KEY, Mutation, OUTSIDE, RELOAD, SELF_SIGNED, TLS_DIR,
 )
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -56,21 +56,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "tls_key.symlink_inside", "TLS key", "replaced by a symlink inside /etc",
         f"mv {KEY} /etc/postfix/key.site.pem && ln -s /etc/postfix/key.site.pem {KEY}", "tolerate",
         "Not drift: the link stays inside /etc and points to the right key, root-only.",
-        touches=("tls/pair",),
-        known=(FALSE_DRIFT,
-               "The file probe's stat reports the link's own mode 777, so _self_signed() plans 'set mode 600 on "
-               "/etc/postfix/tls/key.pem' on every run (chmod follows the link; the link stays 777). Fix: stat "
-               "-L in the file probe.")),
+        touches=("tls/pair",)),
     Mutation(
         "tls_key.symlink_outside", "TLS key", "replaced by a symlink pointing outside /etc",
         f"mkdir -p {OUTSIDE} && mv {KEY} {OUTSIDE}/key.pem && ln -s {OUTSIDE}/key.pem {KEY}", "refuse",
         "Refused: the host fails with an error naming the link, and nothing is changed.",
         touches=("tls/pair",), error=r"/etc/postfix/tls/key\.pem.*(link|outside)",
-        undo=f"rm -f {KEY}; rm -rf {OUTSIDE}", restore=(KEY,),
-        known=(NOT_REFUSED,
-               "Not seen as a link: the dry run plans 'set mode 600 on /etc/postfix/tls/key.pem' (stat reports "
-               "the link's 777) and the real run chmods the key under /srv through the link. Fix: report links "
-               "in the file probe and refuse a managed path whose link leaves /etc.")),
+        undo=f"rm -f {KEY}; rm -rf {OUTSIDE}", restore=(KEY,)),
     Mutation(
         "dh.delete", "DH parameters", "delete", f"rm {DH}", "repair", "Written again; Postfix reloaded.",
         plan=(("tls", f"write {DH} (RFC 7919 ffdhe2048 DH parameters)"), RELOAD),
