@@ -139,10 +139,14 @@ def file_digest(state: FileState) -> str | None:
     return None
 
 
-def generate_action(hostname: str, days: int, platform: Platform) -> SelfSignedCertificate:
-    """openssl req on the host, into a private temporary directory, then moved in place (see the action)."""
+def generate_action(hostname: str, days: int, platform: Platform, key: str = TLS_KEY,
+                    cert: str = TLS_CERT) -> SelfSignedCertificate:
+    """openssl req on the host, into a private temporary directory, then moved in place (see the action).
+
+    ``key``, ``cert``: where the files really are (a symlink inside /etc is written through).
+    """
     return SelfSignedCertificate(
-        directory=TLS_DIR, key=TLS_KEY, cert=TLS_CERT, subject=f"/CN={hostname}", days=days,
+        directory=TLS_DIR, key=key, cert=cert, subject=f"/CN={hostname}", days=days,
         san=f"subjectAltName=DNS:{hostname}" if platform.openssl_has_addext else None,
     )
 
@@ -258,16 +262,20 @@ def _self_signed(vars: MailVars, platform: Platform, facts: Facts, now: datetime
         summary = f"renew the self-signed certificate for {hostname} (valid {days} days): {reason}"
 
     def effect(f: Facts) -> Facts:
-        f = f.with_file(FileState(TLS_KEY, exists=True, mode="600", owner="root", group="root"))
-        f = f.with_file(FileState(TLS_CERT, exists=True, mode="644", owner="root", group="root"))
+        f = f.with_file(FileState(TLS_KEY, exists=True, mode="600", owner="root", group="root",
+                                  link_target=key.link_target))
+        f = f.with_file(FileState(TLS_CERT, exists=True, mode="644", owner="root", group="root",
+                                  link_target=cert.link_target))
         return f.replace(extra={**f.extra, KEY_PROBE_NAME: None})
 
+    # Links inside /etc are followed (a dangling one is not a file: the probe says absent, and mv replaces it).
+    key_path, cert_path = key.link_target or TLS_KEY, cert.link_target or TLS_CERT
     return [Change(
         step=step,
         summary=summary,
-        actions=(generate_action(hostname, days, platform),),
+        actions=(generate_action(hostname, days, platform, key_path, cert_path),),
         notify=RELOAD,
-        writes=(TLS_KEY, TLS_CERT),
+        writes=(key_path, cert_path),
         effect=effect,
     )]
 

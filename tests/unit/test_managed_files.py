@@ -231,3 +231,23 @@ def test_main_cf_with_a_latin1_comment_is_edited_and_keeps_the_byte():
     assert change.summary == f"update {MAIN_CF}: set smtpd_tls_session_cache_timeout = 10800s"
     assert change.actions[0].content.endswith(LATIN1)
     change.script()  # the step script is built (it used to die on str.encode())
+
+
+def test_a_renewed_self_signed_pair_is_written_through_links_inside_etc():
+    from datetime import datetime, timezone
+
+    from provisioner.model import Facts
+    from provisioner.steps.tls import tls_changes
+
+    key = FileState("/etc/postfix/tls/key.pem", exists=True, mode="600", owner="root", group="root",
+                    link_target="/etc/postfix/key.site.pem")
+    cert = FileState("/etc/postfix/tls/cert.pem", exists=True, content="not a certificate", mode="644",
+                     owner="root", group="root", link_target="/etc/postfix/cert.site.pem")
+    facts = Facts(files={key.path: key, cert.path: cert},
+                  extra={"tls_dir": {"mode": "755", "owner": "root", "group": "root"}})
+    vars = lab_vars()
+    changes = tls_changes(vars, DEBIAN12, facts, (), datetime(2026, 3, 1, tzinfo=timezone.utc))
+    (renew,) = [c for c in changes if c.summary.startswith("renew")]
+    (action,) = renew.actions
+    assert (action.key, action.cert) == ("/etc/postfix/key.site.pem", "/etc/postfix/cert.site.pem")
+    assert apply_effects(facts, [renew]).file(key.path).link_target == "/etc/postfix/key.site.pem"
