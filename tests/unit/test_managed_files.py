@@ -251,3 +251,13 @@ def test_a_renewed_self_signed_pair_is_written_through_links_inside_etc():
     (action,) = renew.actions
     assert (action.key, action.cert) == ("/etc/postfix/key.site.pem", "/etc/postfix/cert.site.pem")
     assert apply_effects(facts, [renew]).file(key.path).link_target == "/etc/postfix/key.site.pem"
+
+
+def test_saslauthd_s_unit_drop_in_has_its_attributes_checked_too():
+    from provisioner.model import Facts
+    from provisioner.platforms import DEBIAN13
+
+    dropin = DEBIAN13.saslauthd_unit_dropin
+    state = FileState(dropin.path, exists=True, content=dropin.content, mode="666", owner="root", group="root")
+    changes = Sasl().check(context(Facts(files={dropin.path: state}), DEBIAN13))
+    assert f"set mode 644 on {dropin.path}" in [c.summary for c in changes]
