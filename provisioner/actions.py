@@ -31,6 +31,11 @@ from typing import Union
 q = shlex.quote
 
 
+def file_bytes(text: str) -> bytes:
+    """A file's text back to its bytes: the facts decode with surrogateescape, so a byte that is not UTF-8 survives."""
+    return text.encode("utf-8", errors="surrogateescape")
+
+
 @dataclass(frozen=True)
 class Command:
     """One remote command, built from arguments that are quoted one by one."""
@@ -75,7 +80,7 @@ class WriteFile:
     journal: bool = True
 
     def render(self) -> str:
-        payload = base64.b64encode(self.content.encode()).decode()
+        payload = base64.b64encode(file_bytes(self.content)).decode()
         lines = [f"_pv_keep {q(self.path)}"] if self.journal else []
         lines += [
             f"_pv_tmp {q(self.path)}",

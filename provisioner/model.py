@@ -27,6 +27,7 @@ from provisioner.actions import (  # noqa: F401 - the actions are part of the mo
     Shell,
     Undo,
     WriteFile,
+    file_bytes,
     one_line,
 )
 
@@ -62,6 +63,8 @@ class FileState:
     group: str | None = None
     mtime: int | None = None
     from_package: str | None = None
+    # ``path`` is a symlink to this file (fully resolved); the other fields describe that file.
+    link_target: str | None = None
 
     @property
     def known(self) -> bool:

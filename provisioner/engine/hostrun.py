@@ -34,6 +34,7 @@ from provisioner.platforms import UnsupportedPlatform, detect
 from provisioner.probes import FactError, FactSpec, Probe, gather
 from provisioner.steps import POST_VERIFY_STEPS, STEPS
 from provisioner.steps.base import Step, StepError, StepOptions, merge_specs
+from provisioner.steps.files import refuse_outside_links
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
 
 IN_PROGRESS = "run_in_progress"
@@ -180,6 +181,7 @@ class HostRun:
         initially_verified = facts.file(VERIFIED_MARKER).exists
         platform = detect(facts.os)
         self.report.platform = platform.name
+        refuse_outside_links(host.name, facts)  # before the first step: a refused host is left as it was
 
         def apply(step: Step, changes: list[Change], before: Facts) -> Facts:
             self._apply(conn, step, changes)

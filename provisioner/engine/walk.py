@@ -20,6 +20,7 @@ from provisioner.model import Change, Facts, apply_effects
 from provisioner.platforms import Platform, detect
 from provisioner.steps import POST_VERIFY_STEPS, STEPS
 from provisioner.steps.base import Context, Step, StepOptions, merge_specs
+from provisioner.steps.files import refuse_outside_links
 from provisioner.vars import MailVars
 
 # Sends a step's changes and returns the facts after them.
@@ -83,6 +84,7 @@ def fact_spec(host: Host, steps: list[Step]) -> FactSpec:
 
 def planned_changes(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> list[Change]:
     """The changes a dry run lists for a host in this state (pure: no host needed)."""
+    refuse_outside_links(host_name, facts)
     changes: list[Change] = []
     walk = Walk(host_name, vars, detect(facts.os), StepOptions(verify=verify), record=changes.extend)
     facts, trail = walk.through(STEPS, facts)

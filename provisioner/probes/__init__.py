@@ -93,6 +93,7 @@ def parse_files(text: str, secret: Iterable[str] = ()) -> dict[str, FileState]:
             files[parts[1]] = FileState(path=parts[1])
         elif parts[0] == "F" and len(parts) >= 8:
             _, path, mode, owner, group, mtime, digest, payload = parts[:8]
+            link = parts[8] if len(parts) > 8 and parts[8] else None
             content = None
             if path not in secret:
                 content = base64.b64decode(payload).decode("utf-8", errors="surrogateescape")
@@ -105,6 +106,7 @@ def parse_files(text: str, secret: Iterable[str] = ()) -> dict[str, FileState]:
                 owner=owner,
                 group=group,
                 mtime=int(mtime) if mtime.isdigit() else None,
+                link_target=link,
             )
     return files
 
@@ -182,10 +184,12 @@ def core_probes(spec: FactSpec) -> list[Probe]:
         ),
         Probe(
             "files",
+            # Through a symlink: the file it ends at (stat -L), and where that is (readlink -f).
             "_pf() { if [ -f \"$1\" ]; then "
-            "printf 'F\\t%s\\t%s\\t' \"$1\" \"$(stat -c '%a\t%U\t%G\t%Y' \"$1\")\"; "
+            "printf 'F\\t%s\\t%s\\t' \"$1\" \"$(stat -L -c '%a\t%U\t%G\t%Y' \"$1\")\"; "
             "printf '%s\\t' \"$(sha256sum < \"$1\" | cut -d' ' -f1)\"; "
-            "if [ \"$2\" = 1 ]; then base64 < \"$1\" | tr -d '\\n'; fi; printf '\\n'; "
+            "if [ \"$2\" = 1 ]; then base64 < \"$1\" | tr -d '\\n'; fi; "
+            "if [ -L \"$1\" ]; then printf '\\t%s' \"$(readlink -f \"$1\")\"; fi; printf '\\n'; "
             "else printf 'A\\t%s\\n' \"$1\"; fi; }\n" + file_calls,
             lambda text: parse_files(text, secret),
         ),

@@ -23,6 +23,7 @@ def facts_from_dict(data: dict[str, Any], probes: dict[str, Probe] | None = None
             group=item.get("group"),
             mtime=item.get("mtime"),
             from_package=item.get("from_package"),
+            link_target=item.get("link_target"),
         )
     services = {
         name: ServiceState(name=name, enabled=item.get("enabled", False), active=item.get("active", False),
@@ -51,7 +52,7 @@ def facts_from_dict(data: dict[str, Any], probes: dict[str, Probe] | None = None
 def facts_to_dict(facts: Facts, raw_extra: dict[str, str] | None = None) -> dict[str, Any]:
     def file_dict(state: FileState) -> dict[str, Any]:
         item: dict[str, Any] = {"exists": state.exists}
-        for key in ("content", "sha256", "mode", "owner", "group", "mtime", "from_package"):
+        for key in ("content", "sha256", "mode", "owner", "group", "mtime", "from_package", "link_target"):
             value = getattr(state, key)
             if value is not None:
                 item[key] = value

@@ -186,6 +186,11 @@ class Aliases(Step):
                     summary = f"set root: {root} in {ALIASES}"
                 changes.append(write_change(self.name, summary, state, new))
                 rewritten = True
+        if not rewritten:
+            # postalias reads the source only when the database is rebuilt: no handler.
+            change = attributes_change(self.name, state, "644")
+            if change:
+                changes.append(change)
         reason = rebuild_reason(state, facts.file(ALIASES_DB), rewritten)
         if reason:
             changes.append(Change(

@@ -3,6 +3,19 @@
 Every step that writes a file builds its change here, so that the write, the
 diff the plan shows, the files a failed run restores (``writes``) and the
 state later steps plan from (``effect``) always agree.
+
+The policy every managed file shares:
+
+* its owner and mode are part of its state: a file whose text is right but
+  whose attributes drifted gets ``set owner root:root and mode 644 on X``, and
+  a rewrite writes the wanted attributes, never the drifted ones;
+* a symlink that ends inside /etc is followed: the file it ends at is written
+  (or chmod'ed) and the link stays, as an admin (or EL's alternatives) made
+  it; a symlink that leaves /etc is refused for the whole host before any step
+  applies (``refuse_outside_links``): the tool writes nothing outside /etc;
+* text is bytes decoded with surrogateescape (a byte that is not UTF-8 comes
+  back as written); diffs show such a byte as an escape (``\\xe9``) and a CR
+  as ``\\r`` (a terminal would hide it).
 """
 
 from __future__ import annotations
@@ -10,8 +23,52 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import re
 
-from provisioner.model import Action, Change, FileState, Journaled, SetAttributes, Undo, WriteFile, one_line
+from provisioner.model import (
+    Action, Change, Facts, FileState, Journaled, SetAttributes, Undo, WriteFile, file_bytes, one_line,
+)
+from provisioner.steps.base import StepError
+
+INSIDE = "/etc/"
+_CR_AT_EOL = re.compile(r"\r+$", re.MULTILINE)
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print: a byte that was not UTF-8 as an escape (``\\xe9``), a CR as ``\\r``, never raw."""
+    return file_bytes(text).decode("utf-8", errors="backslashreplace").replace("\r", "\\r")
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(file_bytes(text)).hexdigest()
+
+
+def has_cr(text: str) -> bool:
+    """A line ends in CR (CRLF endings): drift in files whose readers keep the CR (sh, libpam)."""
+    return _CR_AT_EOL.search(text) is not None
+
+
+def with_lf(text: str) -> str:
+    """``text`` with every line's trailing CRs dropped."""
+    return _CR_AT_EOL.sub("", text)
+
+
+def outside_link(state: FileState) -> bool:
+    return (state.path.startswith(INSIDE) and state.link_target is not None
+            and not state.link_target.startswith(INSIDE))
+
+
+def refuse_outside_links(host: str, facts: Facts) -> None:
+    """Fail the host, before any step applies, when a managed file under /etc is a symlink that leaves /etc.
+
+    Writing through it would change a file outside /etc (where the tool never
+    writes); replacing it would undo the admin's link. Either is the admin's
+    call, so nothing is touched.
+    """
+    refused = [state for _, state in sorted(facts.files.items()) if outside_link(state)]
+    if refused:
+        raise StepError(f"{host}: " + "; ".join(
+            f"{state.path} is a symlink to {state.link_target}, outside /etc: not touched" for state in refused))
 
 
 def unified_diff(path: str, old: str | None, new: str | None) -> str:
@@ -24,7 +81,7 @@ def unified_diff(path: str, old: str | None, new: str | None) -> str:
         tofile=path if new is not None else "/dev/null",
     )
     text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
-    return text
+    return shown(text)
 
 
 def write_change(
@@ -57,26 +114,40 @@ def write_change(
     the file is back).
     """
     path = before.path
+    drifted = attributes_drift(before, mode, owner, group)
+    if drifted:
+        # The write sets them: say so, a plan must name every drift it repairs.
+        summary = f"{summary}; set {drifted} on {path}"
+    # A link inside /etc (the only kind left once refuse_outside_links passed) is written through.
+    target = before.link_target or path
     written = FileState(
         path,
         exists=True,
         content=None if secret else content,
-        sha256=hashlib.sha256(content.encode()).hexdigest() if digest else None,
+        sha256=text_sha256(content) if digest else None,
         mode=mode,
         owner=owner,
         group=group,
         from_package=origin,
+        link_target=before.link_target,
     )
+
+    def effect(facts: Facts) -> Facts:
+        facts = facts.with_file(written)
+        if target != path:
+            facts = facts.with_file(dataclasses.replace(written, path=target, link_target=None, from_package=None))
+        return facts
+
     return Change(
         step=step,
         summary=summary,
-        actions=(*prelude, _restorable(WriteFile(path, content, mode=mode, owner=owner, group=group, secret=secret),
+        actions=(*prelude, _restorable(WriteFile(target, content, mode=mode, owner=owner, group=group, secret=secret),
                                        after_restore), *then),
         diff=unified_diff(path, before.content if before.exists else None, content)
         if show_diff and not secret else None,
         notify=notify,
-        writes=(path,),
-        effect=lambda facts: facts.with_file(written),
+        writes=(target,),
+        effect=effect,
         after_restore=after_restore,
     )
 
@@ -94,23 +165,32 @@ def _same_mode(actual: str | None, wanted: str) -> bool:
         return False
 
 
-def attributes_change(step: str, state: FileState, mode: str, owner: str = "root", group: str = "root") -> Change | None:
-    """A SetAttributes change when a file's mode or owner drifted, else None."""
+def _attributes_ok(state: FileState, mode: str, owner: str, group: str) -> tuple[bool, bool]:
+    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
+    return owner_ok, state.mode is None or _same_mode(state.mode, mode)
+
+
+def attributes_drift(state: FileState, mode: str, owner: str = "root", group: str = "root") -> str | None:
+    """What a file's attributes must become, in the one wording (``owner root:root and mode 644``), or None."""
     if not state.exists:
         return None
-    owner_ok = (state.owner in (None, owner)) and (state.group in (None, group))
-    mode_ok = state.mode is None or _same_mode(state.mode, mode)
-    if owner_ok and mode_ok:
+    owner_ok, mode_ok = _attributes_ok(state, mode, owner, group)
+    parts = ([] if owner_ok else [f"owner {owner}:{group}"]) + ([] if mode_ok else [f"mode {mode}"])
+    return " and ".join(parts) or None
+
+
+def attributes_change(step: str, state: FileState, mode: str, owner: str = "root", group: str = "root",
+                      notify: frozenset[str] = frozenset()) -> Change | None:
+    """A SetAttributes change when a file's mode or owner drifted, else None (a link: its target's)."""
+    drifted = attributes_drift(state, mode, owner, group)
+    if drifted is None:
         return None
-    parts = []
-    if not owner_ok:
-        parts.append(f"owner {owner}:{group}")
-    if not mode_ok:
-        parts.append(f"mode {mode}")
+    owner_ok, mode_ok = _attributes_ok(state, mode, owner, group)
     return Change(
         step=step,
-        summary=f"set {' and '.join(parts)} on {state.path}",
-        actions=(SetAttributes(state.path, mode=None if mode_ok else mode,
+        summary=f"set {drifted} on {state.path}",
+        actions=(SetAttributes(state.link_target or state.path, mode=None if mode_ok else mode,
                                owner=None if owner_ok else owner, group=None if owner_ok else group),),
+        notify=notify,
         effect=lambda f: f.with_file(dataclasses.replace(f.file(state.path), mode=mode, owner=owner, group=group)),
     )

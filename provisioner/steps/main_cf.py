@@ -14,7 +14,7 @@ from provisioner.keyedit import edit_main_cf
 from provisioner.vars import MailVars
 from provisioner.model import Change, FileState
 from provisioner.steps.base import Context, Step, StepError
-from provisioner.steps.files import write_change
+from provisioner.steps.files import attributes_change, write_change
 
 RESTART_KEYS = {"inet_interfaces", "inet_protocols", "compatibility_level"}
 
@@ -66,7 +66,9 @@ class MainCf(Step):
         old = state.content or ""
         new, set_keys, removed = edit_main_cf(old, settings)
         if new == old:
-            return []
+            # Postfix reads main.cf at each (re)load: its attributes need no handler.
+            change = attributes_change(self.name, state, "644")
+            return [change] if change else []
         if state.from_package:
             summary = f"set {wanted} managed keys in {MAIN_CF} (file as shipped by {state.from_package})"
         elif not state.exists:

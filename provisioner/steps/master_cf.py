@@ -33,7 +33,7 @@ from provisioner.vars import MailVars
 from provisioner.model import Change, FileState
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError
-from provisioner.steps.files import write_change
+from provisioner.steps.files import attributes_change, write_change
 
 RELOAD = frozenset({"postfix:reload"})
 COLUMNS = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxproc")
@@ -305,7 +305,8 @@ class MasterCf(Step):
         old = state.content
         new, notes = edit(old, wanted, platform)
         if new == old:
-            return []
+            change = attributes_change(self.name, state, "644")
+            return [change] if change else []
         if state.from_package and enabled:
             summary = shipped_summary
         else:

@@ -24,7 +24,6 @@ from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, Journaled, ServiceState, Undo, UserState
 from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
-from provisioner.steps.pam import LINK_PROBE, Link
 
 MTA_PROBE = "mta_alternative"
 
@@ -85,10 +84,9 @@ def predict_mta(facts: Facts, platform: Platform) -> Facts:
     shipped = facts.file(target)
     pam = "/etc/pam.d/smtp"
     if shipped.exists and shipped.content is not None:
-        facts = facts.with_file(dataclasses.replace(shipped, path=pam))
-    else:  # postfix is installed by this run: its file's text is known once it is
-        facts = facts.with_file(FileState(pam, exists=True, from_package="postfix"))
-    return facts.replace(extra={**facts.extra, LINK_PROBE: Link(target, True)})
+        return facts.with_file(dataclasses.replace(shipped, path=pam, link_target=target))
+    # postfix is installed by this run: its file's text is known once it is
+    return facts.with_file(FileState(pam, exists=True, from_package="postfix", link_target=target))
 
 
 def _mta_probe() -> Probe:

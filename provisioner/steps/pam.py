@@ -21,57 +21,36 @@ members, then /etc/pam.d/smtp.
 
 /etc/pam.d/smtp on EL is a symlink kept by alternatives (/etc/pam.d/smtp ->
 /etc/alternatives/mta-pam -> /etc/pam.d/smtp.postfix, the postfix package's
-%config(noreplace) file). The edit is written through to the link's target:
-alternatives owns that path as a link (it re-links it when postfix is updated
-or the MTA is switched), so replacing the link with a file would fight it,
-while an edited %config(noreplace) file survives package upgrades. The core
-file probe follows links, so the content seen is the target's; an extra probe
-says whether the path is a link and where it ends. A dangling link is
-replaced by a regular file.
+%config(noreplace) file). The edit is written through to the link's target
+(the shared managed-file policy, steps/files.py: a link inside /etc is
+followed): alternatives owns that path as a link (it re-links it when postfix
+is updated or the MTA is switched), so replacing the link with a file would
+fight it, while an edited %config(noreplace) file survives package upgrades.
+A dangling link is replaced by a regular file.
+
+libpam keeps a CR at the end of a line ('@include common-auth\r' cannot be
+opened, and every login fails): CR line endings are drift, rewritten with LF.
+A pam_listfile line that names the allow file is the managed line in any
+form (onerr=succeed, sense=deny...): it is replaced, never left next to ours.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from provisioner.desired import PAM_ALLOW_FILE, PAM_LISTFILE_LINE, PAM_SMTP, allow_file_content
-from provisioner.probes import FactSpec, Probe
+from provisioner.probes import FactSpec
 from provisioner.platforms import union_paths
 from provisioner.vars import MailVars
-from provisioner.model import Change, CreateGroup, Facts, FileState, SetAttributes, WriteFile
+from provisioner.model import Change, CreateGroup
 from provisioner.steps.accounts import create_group, in_group, join_group, leave_group
 from provisioner.steps.base import Context, Step, StepError
-from provisioner.steps.files import unified_diff, write_change
+from provisioner.steps.files import attributes_change, has_cr, with_lf, write_change
 
-LINK_PROBE = "pam_smtp_link"
 # saslauthd caches successful logins (-c on Debian): a change that can revoke access restarts it.
 REVOKE = frozenset({"saslauthd:restart"})
 
 
 class PamError(StepError):
     """The inventory asks for something the host cannot give (e.g. a missing user)."""
-
-
-@dataclass(frozen=True)
-class Link:
-    target: str  # fully resolved path ("" when it cannot be resolved)
-    target_exists: bool
-
-
-def parse_link(text: str) -> Link | None:
-    """Output of the link probe: ``L<TAB>target<TAB>1|0`` when /etc/pam.d/smtp is a symlink."""
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if parts[0] == "L" and len(parts) >= 3:
-            return Link(target=parts[1].strip(), target_exists=parts[2].strip() == "1")
-    return None
-
-
-LINK_SCRIPT = (
-    f"if [ -L {PAM_SMTP} ]; then _t=$(readlink -f {PAM_SMTP}); "
-    "if [ -n \"$_t\" ] && [ -f \"$_t\" ]; then _e=1; else _e=0; fi; "
-    "printf 'L\\t%s\\t%s\\n' \"$_t\" \"$_e\"; fi; true"
-)
 
 
 # ------------------------------------------------------------ /etc/pam.d/smtp
@@ -91,21 +70,38 @@ def first_directive(text: str) -> str | None:
     return next((line for line in text.splitlines() if _is_directive(line)), None)
 
 
+def names_allow_file(line: str, allow_file: str = PAM_ALLOW_FILE) -> bool:
+    """A pam_listfile directive reading the allow file: the managed line, whatever its other arguments say."""
+    if not _is_directive(line):
+        return False
+    words = line.split()
+    return any(w.rsplit("/", 1)[-1] == "pam_listfile.so" for w in words) and f"file={allow_file}" in words
+
+
+def _restriction(text_line: str, line: str) -> bool:
+    """``line`` itself, or any other form of it."""
+    return names_allow_file(text_line) or (_is_directive(text_line) and _norm(text_line) == _norm(line))
+
+
 def restriction_first(text: str, line: str = PAM_LISTFILE_LINE) -> bool:
+    """``line`` is the first directive, and no other line reads the allow file."""
     first = first_directive(text)
-    return first is not None and _norm(first) == _norm(line)
+    if first is None or _norm(first) != _norm(line):
+        return False
+    return sum(1 for l in text.splitlines() if _restriction(l, line)) == 1
 
 
 def put_first(text: str, line: str = PAM_LISTFILE_LINE) -> str:
     """``text`` with ``line`` as its first directive, everything else kept.
 
-    Other copies of the line are removed (the line moves); it goes right
-    before the first directive, so leading comments such as ``#%PAM-1.0`` stay
-    on top.
+    Other copies of the line, and every other pam_listfile line that reads the
+    allow file (an edited copy of ours), are removed (the line moves); it goes
+    right before the first directive, so leading comments such as
+    ``#%PAM-1.0`` stay on top.
     """
     if restriction_first(text, line):
         return text
-    kept = [l for l in text.splitlines(keepends=True) if not (_is_directive(l) and _norm(l) == _norm(line))]
+    kept = [l for l in text.splitlines(keepends=True) if not _restriction(l, line)]
     if kept and not kept[-1].endswith("\n"):
         kept[-1] += "\n"
     at = next((i for i, l in enumerate(kept) if _is_directive(l)), len(kept))
@@ -125,13 +121,12 @@ class Pam(Step):
 
     def needs(self, vars: MailVars) -> FactSpec:
         return FactSpec(
-            # Where an alternatives link usually ends is gathered too, so that a
-            # rollback of a write through the link knows the file existed (and
-            # restores it rather than deleting it).
+            # Where an alternatives link usually ends is gathered too: the
+            # packages step predicts /etc/pam.d/smtp from it when it makes
+            # postfix the mta alternative.
             files=(PAM_SMTP, *union_paths("pam_smtp_link_target"), PAM_ALLOW_FILE),
             users=tuple(vars.mail_users),
             groups=(vars.mail_group,),
-            extra=(Probe(LINK_PROBE, LINK_SCRIPT, parse_link),),
         )
 
     def check(self, ctx: Context) -> list[Change]:
@@ -176,25 +171,15 @@ class Pam(Step):
     def _allow_file(self, ctx: Context) -> Change | None:
         content = allow_file_content([ctx.vars.mail_group])
         state = ctx.facts.file(PAM_ALLOW_FILE)
-        written = FileState(PAM_ALLOW_FILE, exists=True, content=content, mode="644", owner="root", group="root")
         if state.known and state.content == content:
             # pam_listfile refuses a world-writable file (onerr=fail: nobody gets in).
-            if (state.mode, state.owner, state.group) in ((None, None, None), ("644", "root", "root")):
-                return None
-            return Change(
-                step=self.name,
-                summary=f"set mode 644, owner root:root on {PAM_ALLOW_FILE}",
-                actions=(SetAttributes(PAM_ALLOW_FILE, mode="644", owner="root", group="root"),),
-                notify=REVOKE,
-                effect=lambda f: f.with_file(written),
-            )
+            return attributes_change(self.name, state, "644", notify=REVOKE)
         return write_change(self.name, f"write {PAM_ALLOW_FILE}", state, content, notify=REVOKE)
 
     # -------------------------------------------------------- /etc/pam.d/smtp
 
     def _pam_smtp(self, ctx: Context) -> Change | None:
-        facts = ctx.facts
-        state = facts.file(PAM_SMTP)
+        state = ctx.facts.file(PAM_SMTP)
         summary_edit = f"put the pam_listfile group restriction first in {PAM_SMTP}"
 
         if state.exists and state.content is None:
@@ -212,35 +197,16 @@ class Pam(Step):
             return write_change(self.name, f"create {PAM_SMTP}", state, new, notify=REVOKE)
 
         old = state.content or ""
-        if restriction_first(old):
-            return None
-        new = put_first(old)
-        link = facts.extra.get(LINK_PROBE)
-        target = PAM_SMTP
-        if isinstance(link, Link) and link.target and link.target_exists:
-            target = link.target  # write through the link, keep the link
-        target_state = facts.file(target)
-        # A rollback restores only files the facts know existed; a link target
-        # that was not gathered is left out rather than deleted by a rollback.
-        writes = (target,) if target == PAM_SMTP or target_state.exists else ()
-        mode = target_state.mode if target != PAM_SMTP and target_state.mode else "644"
-        summary = summary_edit + (f" (file as shipped by {state.from_package})" if state.from_package else "")
-
-        def effect(f: Facts) -> Facts:
-            f = f.with_file(FileState(PAM_SMTP, exists=True, content=new, mode=state.mode or "644",
-                                      owner=state.owner or "root", group=state.group or "root",
-                                      from_package=state.from_package))
-            if target != PAM_SMTP:
-                f = f.with_file(FileState(target, exists=True, content=new, mode=mode, owner="root", group="root"))
-            return f
-
-        # Not write_change: the text seen (and diffed) is the link's, the file written its target's.
-        return Change(
-            step=self.name,
-            summary=summary,
-            actions=(WriteFile(target, new, mode=mode),),
-            diff=unified_diff(target, old, new),
-            notify=REVOKE,
-            writes=writes,
-            effect=effect,
-        )
+        crlf = has_cr(old)
+        first = restriction_first(with_lf(old))
+        if first and not crlf:
+            # libpam reads it on each login: its attributes need no handler.
+            return attributes_change(self.name, state, "644")
+        new = put_first(with_lf(old))
+        if first:
+            summary = f"rewrite {PAM_SMTP} with LF line endings"
+        else:
+            summary = summary_edit + (" (and LF line endings)" if crlf else "")
+        if state.from_package:
+            summary += f" (file as shipped by {state.from_package})"
+        return write_change(self.name, summary, state, new, notify=REVOKE, origin=state.from_package)

@@ -44,7 +44,7 @@ from provisioner.model import Change, Command, FileState, RemoveFile
 from provisioner.platforms import union_paths
 from provisioner.steps.accounts import in_group, join_group
 from provisioner.steps.base import Context, Step
-from provisioner.steps.files import write_change
+from provisioner.steps.files import attributes_change, has_cr, with_lf, write_change
 
 SASL_GROUP = "sasl"
 POSTFIX_USER = "postfix"
@@ -80,7 +80,8 @@ class Sasl(Step):
         path = ctx.platform.smtpd_sasl_conf
         state = ctx.facts.file(path)
         if state.known and state.content == SMTPD_CONF:
-            return None
+            # Cyrus reads it when an smtpd process starts: its attributes need no handler.
+            return attributes_change(self.name, state, "644")
         # "write" whether or not the file is there: a package may drop it
         # (EL's postfix ships one) without the platform saying so, and the dry
         # run must announce what the real run will do either way.
@@ -139,19 +140,22 @@ class Sasl(Step):
             )
 
         old = state.content or ""
-        new, changed = edit_shell_vars(old, settings, header=CREATED_HEADER)
-        if not changed:
-            return None
+        # sh keeps a CR at the end of a line: START=yes^M reads as 'yes\r' and the init script
+        # does not start saslauthd. CR line endings are drift, rewritten with LF.
+        crlf = has_cr(old)
+        new, changed = edit_shell_vars(with_lf(old), settings, header=CREATED_HEADER)
+        if not changed and not crlf:
+            # A root init script sources this file: root:root 0644 (read at start: no handler).
+            return attributes_change(self.name, state, "644")
         if state.from_package:
             summary = shipped_summary
         elif state.exists:
-            summary = f"update {path}: set {describe_settings(settings, changed)}"
+            parts = (["rewrite it with LF line endings"] if crlf else []) + (
+                [f"set {describe_settings(settings, changed)}"] if changed else [])
+            summary = f"update {path}: {'; '.join(parts)}"
         else:
             summary = f"create {path} with {describe_settings(settings, list(settings))}"
-        return write_change(
-            self.name, summary, state, new, notify=notify, origin=state.from_package,
-            mode=state.mode or "644", owner=state.owner or "root", group=state.group or "root",
-        )
+        return write_change(self.name, summary, state, new, notify=notify, origin=state.from_package)
 
     # -------------------------------------------------------- saslauthd's unit
 
@@ -161,7 +165,8 @@ class Sasl(Step):
             return None
         state = ctx.facts.file(dropin.path)
         if state.known and state.content == dropin.content:
-            return None
+            # systemd reads it at daemon-reload; a writable drop-in runs anything as root.
+            return attributes_change(self.name, state, "644")
         reload_units = ctx.platform.reload_units()
         return write_change(
             self.name, f"write {dropin.path} ({dropin.why})", state, dropin.content,

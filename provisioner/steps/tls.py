@@ -37,7 +37,7 @@ from provisioner.vars import MailVars
 from provisioner.model import Change, Facts, FileState, MakeDirectory, SelfSignedCertificate
 from provisioner.platforms import Platform
 from provisioner.steps.base import Context, Step, StepError
-from provisioner.steps.files import attributes_change, write_change
+from provisioner.steps.files import attributes_change, text_sha256, write_change
 
 RELOAD = frozenset({"postfix:reload"})
 DIR_PROBE_NAME = "tls_dir"
@@ -135,14 +135,18 @@ def file_digest(state: FileState) -> str | None:
     if state.sha256:
         return state.sha256
     if state.content is not None:
-        return hashlib.sha256(state.content.encode("utf-8", errors="surrogateescape")).hexdigest()
+        return text_sha256(state.content)
     return None
 
 
-def generate_action(hostname: str, days: int, platform: Platform) -> SelfSignedCertificate:
-    """openssl req on the host, into a private temporary directory, then moved in place (see the action)."""
+def generate_action(hostname: str, days: int, platform: Platform, key: str = TLS_KEY,
+                    cert: str = TLS_CERT) -> SelfSignedCertificate:
+    """openssl req on the host, into a private temporary directory, then moved in place (see the action).
+
+    ``key``, ``cert``: where the files really are (a symlink inside /etc is written through).
+    """
     return SelfSignedCertificate(
-        directory=TLS_DIR, key=TLS_KEY, cert=TLS_CERT, subject=f"/CN={hostname}", days=days,
+        directory=TLS_DIR, key=key, cert=cert, subject=f"/CN={hostname}", days=days,
         san=f"subjectAltName=DNS:{hostname}" if platform.openssl_has_addext else None,
     )
 
@@ -258,16 +262,20 @@ def _self_signed(vars: MailVars, platform: Platform, facts: Facts, now: datetime
         summary = f"renew the self-signed certificate for {hostname} (valid {days} days): {reason}"
 
     def effect(f: Facts) -> Facts:
-        f = f.with_file(FileState(TLS_KEY, exists=True, mode="600", owner="root", group="root"))
-        f = f.with_file(FileState(TLS_CERT, exists=True, mode="644", owner="root", group="root"))
+        f = f.with_file(FileState(TLS_KEY, exists=True, mode="600", owner="root", group="root",
+                                  link_target=key.link_target))
+        f = f.with_file(FileState(TLS_CERT, exists=True, mode="644", owner="root", group="root",
+                                  link_target=cert.link_target))
         return f.replace(extra={**f.extra, KEY_PROBE_NAME: None})
 
+    # Links inside /etc are followed (a dangling one is not a file: the probe says absent, and mv replaces it).
+    key_path, cert_path = key.link_target or TLS_KEY, cert.link_target or TLS_CERT
     return [Change(
         step=step,
         summary=summary,
-        actions=(generate_action(hostname, days, platform),),
+        actions=(generate_action(hostname, days, platform, key_path, cert_path),),
         notify=RELOAD,
-        writes=(TLS_KEY, TLS_CERT),
+        writes=(key_path, cert_path),
         effect=effect,
     )]
 

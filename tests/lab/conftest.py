@@ -8,6 +8,7 @@ not depend on each other's leftovers:
   lab3  transport: host keys, unreachable hosts, bad input; testinfra
   lab5  Debian 12, faults: failed first runs, a reboot, each step failing in turn, locks, interrupts,
         timeouts, a dropped link (test_fault_fresh_host.py, then test_faults.py)
+  lab6  Debian 12, the drift catalogue (test_drift_catalogue.py) and make drift-fuzz
 Set PROVISIONER_KEEP_LAB=1 to leave the hosts up after the run, and
 PROVISIONER_REUSE_LAB=1 to start from them instead of fresh hosts (when iterating).
 """
@@ -26,7 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Each lab host's Debian suite, lab1 first; the mission runs on one host of each.
-SUITES = ("bookworm", "bookworm", "bookworm", "trixie", "bookworm")
+SUITES = ("bookworm", "bookworm", "bookworm", "trixie", "bookworm", "bookworm")
 MISSION_HOSTS = ("lab1", "lab4")
 
 
@@ -67,7 +68,8 @@ def invoke(*args: str, env: dict | None = None, tmp: Path | None = None, json_re
     if json_report and tmp is not None:
         report_path = tmp / f"report-{len(list(tmp.glob('report-*.json')))}.json"
         argv += ["--json", str(report_path)]
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, errors="replace",
+                          env={**os.environ, **(env or {})}, timeout=900)
     report = json.loads(report_path.read_text()) if report_path and report_path.exists() else None
     return Outcome(proc.returncode, proc.stdout + proc.stderr, report)
 

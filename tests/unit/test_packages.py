@@ -184,13 +184,14 @@ def test_dry_run_and_real_run_give_main_cf_the_same_summary():
 
 def test_keeping_sendmail_the_dry_run_and_the_real_run_edit_postfix_s_pam_file_alike():
     """alternatives --set makes /etc/pam.d/smtp postfix's: the pam step must plan the same in both runs."""
-    from provisioner.steps.pam import LINK_PROBE, Link, Pam
+    from provisioner.steps.pam import Pam
 
-    sendmail_pam = FileState("/etc/pam.d/smtp", exists=True, content="#%PAM-1.0\nauth include password-auth\n")
+    sendmail_pam = FileState("/etc/pam.d/smtp", exists=True, content="#%PAM-1.0\nauth include password-auth\n",
+                             link_target="/etc/pam.d/smtp.sendmail")
     before = fresh_el7().replace(
         packages={"cyrus-sasl-lib": "2.1.26-24.el7_9", "sendmail": "8.14.7-6.el7"},
         users={"mailuser": UserState("mailuser", ("mailuser",))},
-        extra={"mta_alternative": "/usr/sbin/sendmail.sendmail", LINK_PROBE: Link("/etc/pam.d/smtp.sendmail", True)},
+        extra={"mta_alternative": "/usr/sbin/sendmail.sendmail"},
     ).with_file(sendmail_pam).with_file(FileState("/etc/pam.d/smtp.postfix"))
     changes = check(Packages(), EL7, before, remove_sendmail=False, mail_users=["mailuser"])
     assert [c.summary.split(" (")[0] for c in changes] == [
@@ -199,9 +200,9 @@ def test_keeping_sendmail_the_dry_run_and_the_real_run_edit_postfix_s_pam_file_a
 
     postfix_pam = "#%PAM-1.0\nauth       include      password-auth\naccount    include      password-auth\n"
     after = before.replace(packages={**EL7_PACKAGES, "sendmail": "8.14.7-6.el7"},
-                           extra={"mta_alternative": "/usr/sbin/sendmail.postfix",
-                                  LINK_PROBE: Link("/etc/pam.d/smtp.postfix", True)})
-    after = after.with_file(FileState("/etc/pam.d/smtp", exists=True, content=postfix_pam)).with_file(
+                           extra={"mta_alternative": "/usr/sbin/sendmail.postfix"})
+    after = after.with_file(FileState("/etc/pam.d/smtp", exists=True, content=postfix_pam,
+                                      link_target="/etc/pam.d/smtp.postfix")).with_file(
         FileState("/etc/pam.d/smtp.postfix", exists=True, content=postfix_pam, mode="644"))
     real = check(Pam(), EL7, Packages().reconcile(before, after, changes, EL7), mail_users=["mailuser"])
     assert [c.summary for c in dry] == [c.summary for c in real]

@@ -1,4 +1,4 @@
-"""The pam step: the /etc/pam.d/smtp editor, the link probe, membership, and its data cases."""
+"""The pam step: the /etc/pam.d/smtp editor, links, membership, and its data cases."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from provisioner.probes.recorded import facts_from_dict
 from provisioner.model import Facts, FileState, UserState, WriteFile, apply_effects
 from provisioner.platforms import DEBIAN12, EL7, EL8
 from provisioner.steps.pam import (
-    LINK_PROBE,
-    Link,
     Pam,
     PamError,
     first_directive,
     new_pam_smtp,
-    parse_link,
     put_first,
     restriction_first,
 )
@@ -65,10 +62,29 @@ def test_put_first_on_empty_or_comment_only_file():
     assert put_first("# c") == "# c\n" + PAM_LISTFILE_LINE + "\n"
 
 
-def test_a_different_listfile_line_is_not_ours():
-    other = PAM_LISTFILE_LINE.replace("sense=allow", "sense=deny")
-    assert not restriction_first(other + "\n")
+@pytest.mark.parametrize("edit", [("onerr=fail", "onerr=succeed"), ("sense=allow", "sense=deny"),
+                                  ("auth required", "auth optional"), ("item=group", "item=user")])
+def test_an_edited_copy_of_the_restriction_is_replaced_not_kept(edit):
+    """Any pam_listfile line reading the allow file is the managed line: one stays, ours (D8)."""
+    edited = PAM_LISTFILE_LINE.replace(*edit)
+    text = "#%PAM-1.0\n" + edited + "\n@include common-auth\n@include common-account\n"
+    assert not restriction_first(text)
+    assert put_first(text) == "#%PAM-1.0\n" + PAM_LISTFILE_LINE + "\n@include common-auth\n@include common-account\n"
+
+
+def test_a_second_copy_of_the_restriction_further_down_is_drift():
+    text = PAM_LISTFILE_LINE + "\n@include common-auth\n" + PAM_LISTFILE_LINE.replace("allow file", "deny file") + "\n"
+    assert not restriction_first(text)
+    assert put_first(text) == PAM_LISTFILE_LINE + "\n@include common-auth\n"
+
+
+def test_a_listfile_line_for_another_file_is_not_ours():
+    other = "auth required pam_listfile.so onerr=fail item=user sense=deny file=/etc/ftpusers"
+    text = PAM_LISTFILE_LINE + "\n" + other + "\n"
+    assert restriction_first(text) and put_first(text) == text
     assert put_first(other + "\n") == PAM_LISTFILE_LINE + "\n" + other + "\n"
+    assert put_first("# " + PAM_LISTFILE_LINE.replace("fail", "succeed") + "\n") == (
+        "# " + PAM_LISTFILE_LINE.replace("fail", "succeed") + "\n" + PAM_LISTFILE_LINE + "\n")  # comments stay
 
 
 def test_new_file_per_family():
@@ -84,49 +100,12 @@ def test_allow_file_lists_one_group_per_line_and_nothing_else():
     assert allow_file_content(["a", "b"]) == "a\nb\n"
 
 
-# ------------------------------------------------------------ the link probe
-
-
-def test_parse_link():
-    assert parse_link("") is None
-    assert parse_link("L\t/etc/pam.d/smtp.postfix\t1\n") == Link("/etc/pam.d/smtp.postfix", True)
-    assert parse_link("L\t/etc/alternatives/mta-pam\t0\n") == Link("/etc/alternatives/mta-pam", False)
-    assert parse_link("L\t\t0\n") == Link("", False)
-
-
-def test_fact_spec_asks_for_users_group_and_link():
+def test_fact_spec_asks_for_users_group_and_files():
     spec = Pam().needs(mail_vars(mail_users=["alice", "bob"], mail_group="smtp_users"))
     assert isinstance(spec, FactSpec)
     assert spec.users == ("alice", "bob") and spec.groups == ("smtp_users",)
     assert PAM_SMTP in spec.files and PAM_ALLOW_FILE in spec.files
-    assert [p.name for p in spec.extra] == [LINK_PROBE]
-    assert all(p.name.startswith("pam") for p in spec.extra)
-
-
-def test_link_probe_script_on_a_real_link(tmp_path):
-    """The probe script, run by /bin/sh against a temporary tree shaped like EL's alternatives."""
-    import subprocess
-
-    from provisioner.steps import pam
-
-    target = tmp_path / "smtp.postfix"
-    target.write_text(EL_SHIPPED)
-    alt = tmp_path / "mta-pam"
-    alt.symlink_to(target)
-    link = tmp_path / "smtp"
-    link.symlink_to(alt)
-    script = pam.LINK_SCRIPT.replace(PAM_SMTP, str(link))
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
-    assert parse_link(out) == Link(str(target), True)
-    target.unlink()
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
-    assert parse_link(out).target_exists is False
-    link.unlink()
-    link.write_text("x")
-    assert subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout == ""
-
-
-# ------------------------------------------------------------ the step
+    assert spec.extra == ()  # links are reported by the core file probe
 
 
 def test_missing_user_fails_naming_user_and_host():
@@ -193,13 +172,13 @@ def test_symlink_is_written_through_and_rollback_knows_the_target():
         users={},
         groups={"mail_login": ()},
         files={
-            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="777", owner="root", group="root"),
+            PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="644", owner="root", group="root",
+                                link_target="/etc/pam.d/smtp.postfix"),
             "/etc/pam.d/smtp.postfix": FileState("/etc/pam.d/smtp.postfix", exists=True, content=EL_SHIPPED,
                                                  mode="644", owner="root", group="root"),
             PAM_ALLOW_FILE: FileState(PAM_ALLOW_FILE, exists=True, content=allow_file_content(["mail_login"]),
                                       mode="644", owner="root", group="root"),
         },
-        extra={LINK_PROBE: Link("/etc/pam.d/smtp.postfix", True)},
     )
     (change,) = Pam().check(context(facts, EL7))
     (write,) = change.actions
@@ -209,19 +188,20 @@ def test_symlink_is_written_through_and_rollback_knows_the_target():
     assert Pam().check(context(after, EL7)) == []
 
 
-def test_link_to_an_ungathered_target_is_not_in_writes():
+def test_link_to_an_ungathered_target_is_written_through():
     facts = Facts(
         groups={"mail_login": ()},
-        files={PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="777")},
-        extra={LINK_PROBE: Link("/etc/pam.d/smtp.other", True)},
+        files={PAM_SMTP: FileState(PAM_SMTP, exists=True, content=EL_SHIPPED, mode="644",
+                                   link_target="/etc/pam.d/smtp.other")},
     )
     change = Pam().check(context(facts, EL8))[-1]
     assert change.actions[0].path == "/etc/pam.d/smtp.other"
-    assert change.writes == ()  # a rollback must not delete a file it did not know existed
+    # The host's journal records the target as it finds it (a file, or absent) before the write.
+    assert change.writes == ("/etc/pam.d/smtp.other",)
 
 
 def test_dangling_link_is_replaced_by_a_file():
-    facts = Facts(groups={"mail_login": ()}, extra={LINK_PROBE: Link("/etc/alternatives/mta-pam", False)})
+    facts = Facts(groups={"mail_login": ()})  # the file probe reports a dangling link as absent
     change = Pam().check(context(facts, EL7))[-1]
     assert change.summary == f"create {PAM_SMTP}" and change.actions[0].path == PAM_SMTP
 
@@ -235,10 +215,7 @@ def test_dry_run_and_real_run_plan_the_same(fresh):
 @pytest.mark.parametrize("path", step_cases("pam"), ids=lambda p: p.stem)
 def test_effects_converge(path):
     case = load_case(path)
-    raw = case["facts"].get("extra", {})
     facts = facts_from_dict({**case["facts"], "extra": {}})
-    if LINK_PROBE in raw:
-        facts = facts.replace(extra={LINK_PROBE: parse_link(raw[LINK_PROBE])})
     after = apply_effects(facts, Pam().check(case_context(case, facts)))
     left = Pam().check(case_context(case, after))
     # only a shipped file whose text is still unknown (dry run) may remain, without actions
