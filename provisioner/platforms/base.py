@@ -198,6 +198,9 @@ class Platform:
     postfix_health_unit: str
     # master.cf's name for the port-465 service in the stock file.
     smtps_service: str
+    # The stock master.cf the postfix package ships besides /etc/postfix/master.cf:
+    # what a master.cf that lost its services is rebuilt from.
+    master_cf_stock: str
     # Firewall: the package the fact script looks for, and what to install
     # when the host has no firewall tool (and the tools it brings). Whether
     # the host's own rules close the mail ports, and whether they are saved,

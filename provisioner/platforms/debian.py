@@ -140,6 +140,8 @@ _DEBIAN_COMMON = dict(
     ),
     postfix_chroot=True,
     smtps_service="submissions",
+    # postfix's postinst copies it to /etc/postfix/master.cf when that is missing.
+    master_cf_stock="/usr/share/postfix/master.cf.dist",
     firewall_package="nftables",
     firewall_install=("nftables",),
     firewall_install_tools=frozenset({"nft"}),
