@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import ClassVar, Mapping, Protocol
 
-from provisioner.model import Action, Command, Journaled, KeepService, OsRelease, Shell, one_line
+from provisioner.model import Action, Command, Journaled, KeepService, OsRelease, Shell, Undo, one_line
 from provisioner.platforms.postfix import PostfixBuild
 
 # The process that shows a service's daemon runs (the process table, not the service manager, is the truth).
@@ -98,6 +98,10 @@ class Systemd:
     def reload_units(self) -> tuple[Command, ...]:
         return (Command(("systemctl", "daemon-reload")),)
 
+    def unmask(self, service: str) -> tuple[Command, Command] | None:
+        """Lift a mask, and what puts it back."""
+        return (Command(("systemctl", "unmask", "--quiet", service)), Command(("systemctl", "mask", "--quiet", service)))
+
     def disable(self, service: str) -> Command:
         if service in self.sysv_scripts:
             return Command(("update-rc.d", service, "disable"))
@@ -131,6 +135,9 @@ class SysV:
 
     def reload_units(self) -> tuple[Command, ...]:
         return ()
+
+    def unmask(self, service: str) -> tuple[Command, Command] | None:
+        return None  # SysV has no mask
 
     def disable(self, service: str) -> Command:
         return Command(("chkconfig", service, "off"))
@@ -311,6 +318,14 @@ class Platform:
 
     def enable(self, service: str) -> Action:
         return Journaled(self.services.enable(service), (self.keep_service(service, "boot"),))
+
+    def unmask(self, service: str) -> tuple[Action, ...]:
+        """Lift the service manager's mask; a rollback masks it again."""
+        commands = self.services.unmask(service)
+        if commands is None:
+            return ()
+        unmask, mask = commands
+        return (Journaled(unmask, (Undo(f"mask {service} again", mask.render()),)),)
 
     def restart(self, service: str) -> Action:
         return Journaled(self.services.restart(service), (self.keep_service(service, "run"),))

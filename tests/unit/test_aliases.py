@@ -115,3 +115,19 @@ def test_effects_converge():
     for change in Aliases().check(Context("h", vars, EL7, facts)):
         facts = change.effect(facts)
     assert Aliases().check(Context("h", vars, EL7, facts)) == []
+
+
+def test_commented_root_with_an_orphaned_continuation_line():
+    # postalias reads "\tadmin" as part of "postmaster: root" (comment lines inside a logical line are skipped)
+    text = "# See man 5 aliases for format\npostmaster:    root\n#root:\t\tmailuser,\n\tadmin\n"
+    new, old = edit_aliases(text, "mailuser")
+    assert new == "# See man 5 aliases for format\npostmaster:    root\nroot:\t\tmailuser\n"
+    assert old == ""  # no active root entry before: the summary has no "(was ...)"
+    assert edit_aliases(new, "mailuser") == (new, None)
+
+
+def test_aliases_continuation_across_a_comment_counts_for_the_entry():
+    text = "postmaster: root\nroot: mailuser,\n# the admin too\n\tadmin\n"
+    new, old = edit_aliases(text, "mailuser")
+    assert old == "mailuser, admin"
+    assert new == "postmaster: root\nroot:\t\tmailuser\n# the admin too\n"
