@@ -44,14 +44,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "Postfix reads the orphaned continuation line as part of the entry above the comment: the root alias "
         "is set and the orphan goes.",
         plan=(("aliases", f"set root: mailuser in {ALIASES}"), REBUILD_ALIASES),
-        mentions=(("aliases", f"set root: mailuser in {ALIASES}"),), touches=("aliases/root", "aliases/postmaster"),
-        known=(TWO_RUNS,
-               "edit_aliases() ends an entry at a comment line; the indented '\\tadmin' after '#root: ...' "
-               "belongs to no entry (postalias reads it as part of 'postmaster: root'). The commented root line "
-               "is replaced where it stands and the orphan now continues it: root: mailuser, admin; the next dry "
-               "run plans 'set root: mailuser in /etc/aliases (was mailuser admin)'. Fix: parse aliases(5) like "
-               "postalias (comments skipped inside a logical line) and drop the continuation lines of the "
-               "replaced commented entry.")),
+        mentions=(("aliases", f"set root: mailuser in {ALIASES}"),), touches=("aliases/root", "aliases/postmaster")),
     Mutation(
         "aliases.crlf", "aliases", "CRLF line endings", f"sed -i 's/$/\\r/' {ALIASES} && newaliases", "tolerate",
         "Not drift: postalias strips the CR.", touches=("aliases",)),

@@ -93,24 +93,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         "svc.mask_postfix", "services", "mask",
         f"systemctl mask --quiet postfix && systemctl stop postfix && {_gone('master')}", "repair",
         "Unmasked, enabled at boot and started.",
+        plan=(("services", "unmask and enable postfix at boot"), ("services", "start postfix")),
         mentions=(("services", "postfix at boot"), ("services", "start postfix")),
-        touches=("postfix/#service",), undo="systemctl unmask --quiet postfix", solo=True,
-        known=(RUN_FAILED,
-               "parse_services() counts 'masked' as not enabled, so the plan says 'enable postfix at boot' and "
-               "'start postfix'; the real run's 'systemctl enable --quiet postfix' fails on a masked unit "
-               "('Unit file /etc/systemd/system/postfix.service is masked'), the services step fails and Postfix "
-               "stays down. Fix: report masked as its own state and plan 'unmask and enable postfix at boot' "
-               "(systemctl unmask, then enable).")),
+        touches=("postfix/#service",), undo="systemctl unmask --quiet postfix", solo=True),
     Mutation(
         "svc.mask_saslauthd", "services", "mask", "systemctl mask --quiet saslauthd", "repair",
         "Unmasked and enabled at boot.",
+        plan=(("services", "unmask and enable saslauthd at boot"),),
         mentions=(("services", "saslauthd at boot"),),
-        touches=("saslauthd/#service",), undo="systemctl unmask --quiet saslauthd", solo=True,
-        known=(NEVER,
-               "'masked' is 'not enabled' for parse_services(), and Platform.enable() for Debian's saslauthd is "
-               "'update-rc.d saslauthd enable', which succeeds (rc links) and leaves the mask: every run plans "
-               "'enable saslauthd at boot' again, and saslauthd would not start at boot or on a restart "
-               "notification. Fix: plan an unmask for a masked service before enabling it.")),
+        touches=("saslauthd/#service",), undo="systemctl unmask --quiet saslauthd", solo=True),
     # ------------------------------------------------------------ accounts
     Mutation(
         "acct.user_out_of_group", "accounts", "remove the user from the group", "gpasswd -d mailuser mail_login "
