@@ -142,13 +142,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "refuse",
         "Refused: another table's rule is the admin's, never touched; the host fails naming it, before any change.",
         touches=("firewall",), error=r"(?i)port 25.*(drift_block|rule|firewall)",
-        undo="nft delete table inet drift_block", solo=True,
-        known=(NOT_DETECTED,
-               "The firewall probe reads only the tool's own objects (table inet provisioner_lockdown, the "
-               "PROVISIONER_ chains), so the dry run exits 0 while port 25 is shut to everyone. The real run "
-               "then fails only at verify ('verify failed ...: port 25 connect: ...') with the cause unnamed. "
-               "Fix: a read-only probe for other rules rejecting or dropping tcp/25 in an input hook (nft list "
-               "ruleset / iptables -S), and a clear failure naming the table/chain in planning.")),
+        undo="nft delete table inet drift_block", solo=True),
     Mutation(
         "fw.marker_deleted", "firewall", "the verified marker deleted",
         f"rm {MARKER}", "repair",
