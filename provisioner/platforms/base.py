@@ -231,6 +231,9 @@ class Platform:
     sendmail_service: str | None = None
     # Files a package drops on install; their content is unknown until it is installed.
     package_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Managed files another package claims as its conffiles when installed over them, which
+    # its purge would delete: kept across the removal (see steps/packages.py).
+    purge_takes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Users and groups a package creates.
     package_accounts: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # Service state right after a package is installed: (service, enabled, active).

@@ -42,21 +42,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         # sendmail-base ships /etc/pam.d/smtp as a conffile: the admin keeps ours (dpkg's default answer).
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold sendmail-bin "
         ">/dev/null 2>&1", "repair",
-        "sendmail (which replaced Postfix) is purged and Postfix installed again and started.",
-        mentions=(("packages", "install postfix"), ("packages", "remove sendmail-bin")),
-        touches=("pkg/postfix", "pkg/sendmail", "postfix/#service", "pam_smtp"), solo=True,
-        known=(PLAN_DIFFERS,
-               "sendmail-base ships /etc/pam.d/smtp as a conffile; installed over ours it takes ownership of the "
-               "file (the admin kept our version at the conffile prompt). The dry run plans 'install postfix', "
-               "'remove sendmail-bin, sendmail-base, sendmail-cf', 'rebuild /etc/aliases.db (missing)' and the "
-               "services; the real run's 'apt-get purge' deletes every conffile of sendmail-base, so after the "
-               "re-read the pam step also makes 'create /etc/pam.d/smtp' and the services step 'restart "
-               "saslauthd': two changes the plan did not list. The admin's extra line in /etc/pam.d/smtp is lost, "
-               "and until the pam step runs, smtp falls back to /etc/pam.d/other (common-auth: any account may "
-               "authenticate). Fix: in Packages, keep the managed files a purged package owns as conffiles "
-               "(dpkg-query -W -f='${Conffiles}' in the facts; copy aside before the purge and back after, so "
-               "nothing is lost and nothing is left to plan), or at least predict their removal in "
-               "predict_remove() so the plan lists the re-creation.")),
+        "sendmail (which replaced Postfix) is purged and Postfix installed again and started; /etc/pam.d/smtp, "
+        "which sendmail-base took as its conffile, is kept across the purge.",
+        mentions=(("packages", "install postfix"), ("packages", "remove sendmail-bin"),
+                  ("packages", "(keeping /etc/pam.d/smtp)")),
+        touches=("pkg/postfix", "pkg/sendmail", "postfix/#service", "pam_smtp"), solo=True),
     Mutation(
         "pkg.half_configured", "packages", "leave a package half-configured",
         "dpkg --unpack /srv/repo/sasl2-bin_*.deb >/dev/null 2>&1", "repair",
