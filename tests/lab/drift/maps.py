@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    ALIASES, CRASH, FALSE_DRIFT, Mutation, NOT_DETECTED, REBUILD_ALIASES, REBUILD_VIRTUAL, TWO_RUNS, VIRTUAL,
+    ALIASES, CRASH, FALSE_DRIFT, Mutation, NOT_DETECTED, REBUILD_ALIASES, REBUILD_VIRTUAL, VIRTUAL,
 )
 
 LATIN1_ALIASES = "# \\344nderung vom Admin"  # "Änderung" in ISO-8859-1

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from drift.model import (
     CHECK_FAILED, CRASH, DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, NOT_DETECTED, NOT_REFUSED, OUTSIDE,
-    RELOAD, RESTART, RUN_FAILED, TWO_RUNS, VERIFY_FAILED, WRONG_PLAN,
-)
+    RELOAD, RESTART, )
 
 MASTER_CF_DIST = "/usr/share/postfix/master.cf.dist"  # the stock copy Debian's postfix ships
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    MARKER, Mutation, NEVER, NOT_DETECTED, PLAN_DIFFERS, RELOAD, RESTART_SASLAUTHD, RUN_FAILED, SASLAUTHD,
+    MARKER, Mutation, RELOAD, RESTART_SASLAUTHD, SASLAUTHD,
 )
 
 
