@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from drift.model import (
     CHECK_FAILED, CRASH, DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, NOT_DETECTED, NOT_REFUSED, OUTSIDE,
-    RELOAD, RESTART, )
+    RELOAD, RESTART,
+)
 
 MASTER_CF_DIST = "/usr/share/postfix/master.cf.dist"  # the stock copy Debian's postfix ships
 
