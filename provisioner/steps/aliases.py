@@ -38,8 +38,9 @@ from provisioner.steps.files import attributes_change, write_change
 VIRTUAL_DB = VIRTUAL_MAP + ".db"
 ALIASES_DB = ALIASES + ".db"
 MAP_PROBE = "aliases_maps"
-# postalias adds "@" to every alias database (Sendmail's sign that the database is complete).
-ALIAS_SIGNATURE = "@"
+# Keys postalias adds to every alias database of its own: "@" (Sendmail's sign that the database is
+# complete) and the NIS ones (as `postalias -s hash:/etc/aliases` lists them on Debian 12's Postfix 3.7).
+POSTALIAS_OWN_KEYS = frozenset({"@", "YP_LAST_MODIFIED", "YP_MASTER_NAME"})
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,8 @@ def rebuild_reason(source: FileState, db: FileState, source_rewritten: bool,
         if read.status != 0:
             return "unreadable"
         if source.content is not None:
-            keys = read.keys - {ALIAS_SIGNATURE} if source.path == ALIASES else read.keys
-            if keys != source_keys(source.path, source.content):
+            keys = read.keys - POSTALIAS_OWN_KEYS if source.path == ALIASES else read.keys
+            if {key.lower() for key in keys} != source_keys(source.path, source.content):
                 return "its keys differ from its source"
     return None
 

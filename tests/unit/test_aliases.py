@@ -168,7 +168,22 @@ def test_a_db_newer_than_its_source_is_still_judged_by_its_keys():
     assert rebuild_reason(source, FileState(db.path), False, MapRead(1)) == "missing"
 
 
-def test_aliases_keys_ignore_postalias_signature_and_continuations():
+# `postalias -s hash:/etc/aliases` on a lab host (Debian 12, Postfix 3.7.11), through the probe's awk.
+POSTALIAS_S = ("@:\t@\nYP_LAST_MODIFIED:\t1796135726\nYP_MASTER_NAME:\tlab6.example.test\nabuse:\troot\n"
+               "postmaster:\troot\nroot:\tmailuser\n")
+
+
+def test_aliases_keys_ignore_postalias_own_keys_and_continuations():
+    import subprocess
+    from provisioner.steps.aliases import map_probe_script
+    awk = map_probe_script().split("awk ", 1)[1].split("; }")[0]
+    keys = subprocess.run(["sh", "-c", f"printf '%s' \"$0\" | awk {awk}", POSTALIAS_S.replace("%", "%%")],
+                          capture_output=True, text=True, check=True, env={"1": ALIASES}).stdout
+    read = parse_map_reads(f"M\t{ALIASES}\t0\n" + keys.replace("K\t\t", f"K\t{ALIASES}\t"))[ALIASES]
+    assert read.keys == {"@", "YP_LAST_MODIFIED", "YP_MASTER_NAME", "abuse", "postmaster", "root"}
+    lab = "# See man 5 aliases for format\npostmaster:    root\nroot:\t\tmailuser\nabuse:\t\troot\n"
+    source, db = _map_facts(lab, None, ALIASES)
+    assert rebuild_reason(source, db, False, read) is None
     content = "postmaster: root\n#root: x,\n\tadmin\nRoot: mailuser\n"
     source, db = _map_facts(content, None, ALIASES)
     assert source_keys(ALIASES, content) == frozenset({"postmaster", "root"})

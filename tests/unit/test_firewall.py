@@ -537,3 +537,15 @@ def test_a_foreign_reject_fails_the_host_in_planning_and_is_never_touched():
 
 def test_the_probe_reads_the_whole_ruleset_read_only():
     assert "nft -j list ruleset | sed 's/^/nft-ruleset /'" in PROBE_SCRIPT
+
+
+def test_the_admins_own_table_on_the_lab_host_is_not_a_reject_of_a_mail_port():
+    # `nft -j list ruleset` on lab6 (Debian 12, nft 1.0.6): the drift catalogue's planted table rejecting 2222.
+    recorded = ('{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", '
+                '"json_schema_version": 1}}, {"table": {"family": "inet", "name": "admin_keep", "handle": 4}}, '
+                '{"chain": {"family": "inet", "table": "admin_keep", "name": "input", "handle": 1, "type": "filter", '
+                '"hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "inet", "table": "admin_keep", '
+                '"chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": '
+                '"tcp", "field": "dport"}}, "right": 2222}}, {"reject": {"type": "tcp reset"}}]}}]}')
+    assert parse_nft_ruleset([recorded]) == ()
+    assert parse_nft_ruleset([recorded.replace('"right": 2222', '"right": 25')]) == ((25, "nft table inet admin_keep"),)
