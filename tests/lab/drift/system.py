@@ -136,8 +136,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "fw.marker_deleted", "firewall", "the verified marker deleted",
         f"rm {MARKER}", "repair",
-        "The host counts as never verified: locked down first, lifted after verify passed, marker written again.",
+        "The host counts as never verified: locked down first (also across reboots until verify passes), lifted "
+        "after verify passed, marker written again.",
         plan=(("firewall_lockdown", "lock down inbound 25, 465, 587 except from {control} (nftables)"),
+              ("firewall_lockdown", "keep the lockdown across reboots (provisioner-lockdown.service, loaded before "
+                                    "the network and Postfix)"),
               ("firewall_lift", "lift the port 25/465/587 lockdown (verify passed)")),
         mentions=(("firewall_lockdown", "lock down inbound"),), touches=("firewall",)),
 )
