@@ -25,6 +25,13 @@ class Definition:
     start: int
     end: int
     value: str  # as written, continuation lines joined
+    # The definition's own lines: its head and continuation lines, not the comment
+    # and blank lines between them (they stay when the definition is replaced).
+    lines: tuple[int, ...] = ()
+
+    @property
+    def own_lines(self) -> tuple[int, ...]:
+        return self.lines or tuple(range(self.start, self.end))
 
 
 class Syntax(Protocol):
@@ -38,6 +45,10 @@ class Syntax(Protocol):
     def definitions(self, lines: list[str]) -> dict[str, list[Definition]]: ...
 
     def commented(self, lines: list[str]) -> dict[str, int]: ...
+
+    def orphans(self, lines: list[str], head: int) -> list[int]:
+        """Lines that go with the commented-out definition at ``head`` when it is replaced."""
+        ...
 
     def is_set(self, found: list[Definition], value: str) -> bool: ...
 
@@ -67,7 +78,7 @@ def edit_keys(text: str, settings: Mapping[str, str | None], syntax: Syntax) -> 
             if defined:
                 removed.append(key)
                 for entry in defined:
-                    drop.update(range(entry.start, entry.end))
+                    drop.update(entry.own_lines)
             continue
         if defined and syntax.is_set(defined, value):
             continue
@@ -75,11 +86,13 @@ def edit_keys(text: str, settings: Mapping[str, str | None], syntax: Syntax) -> 
         if defined:
             first, *rest = defined
             replace[first.start] = syntax.render(key, value, lines[first.start])
-            drop.update(range(first.start + 1, first.end))
+            drop.update(first.own_lines[1:])
             for entry in rest:
-                drop.update(range(entry.start, entry.end))
+                drop.update(entry.own_lines)
         elif key in commented and commented[key] not in replace:
             replace[commented[key]] = syntax.render(key, value, lines[commented[key]])
+            # Its uncommented continuation lines, which Postfix reads as part of the entry above: they go with it.
+            drop.update(syntax.orphans(lines, commented[key]))
         else:
             appended.append(syntax.render(key, value, None))
     out: list[str] = []
@@ -106,28 +119,76 @@ def first_lines(lines: list[str], pattern: re.Pattern, skip: re.Pattern | None =
     return found
 
 
+def is_skipped(line: str) -> bool:
+    """A blank or comment line: Postfix's reader skips it, also inside a logical line."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def is_continuation(line: str) -> bool:
+    return line[:1] in (" ", "\t") and not is_skipped(line)
+
+
+def logical_lines(lines: list[str]) -> list[tuple[int, ...]]:
+    """The logical lines of a Postfix-style file (main.cf, master.cf, aliases(5), lookup tables).
+
+    As Postfix's readlline reads them: a line at column 0 that is neither blank nor a comment starts a
+    logical line; an indented line continues the last one, even across comment and blank lines, which
+    are skipped. Each logical line is the indices of its physical lines, head first. Indented lines
+    before the first logical line belong to none (Postfix ignores them with a warning).
+    """
+    found: list[tuple[int, ...]] = []
+    current: list[int] = []
+    for index, line in enumerate(lines):
+        if is_skipped(line):
+            continue
+        if line[:1] in (" ", "\t"):
+            if current:
+                current.append(index)
+            continue
+        if current:
+            found.append(tuple(current))
+        current = [index]
+    if current:
+        found.append(tuple(current))
+    return found
+
+
+def orphan_lines(lines: list[str], head: int, commented_head: re.Pattern) -> list[int]:
+    """The uncommented continuation lines after the commented-out entry at ``head``.
+
+    Postfix reads them as part of the logical line above the comment; they belong to the commented
+    entry, and go with it when it is replaced. They end at the next line at column 0 that is not a
+    comment, or at the next commented-out entry.
+    """
+    found: list[int] = []
+    for index in range(head + 1, len(lines)):
+        line = lines[index]
+        if is_skipped(line):
+            if commented_head.match(line):
+                break
+            continue
+        if line[:1] not in (" ", "\t"):
+            break
+        found.append(index)
+    return found
+
+
 def entries(lines: list[str], pattern: re.Pattern, *, eol: str = "\n", lower: bool = False,
             strip_first: bool = True) -> dict[str, list[Definition]]:
-    """Definitions that start with a line matching ``pattern`` (key, value) and go on over continuation lines.
+    """Definitions: logical lines whose head matches ``pattern`` (key, value).
 
-    A continuation line starts with whitespace and is neither blank nor a comment; its text joins the
-    value after one space.
+    Each continuation line's text joins the value after one space (see ``logical_lines``).
     """
     found: dict[str, list[Definition]] = {}
-    i = 0
-    while i < len(lines):
-        match = pattern.match(lines[i].rstrip(eol))
+    for own in logical_lines(lines):
+        match = pattern.match(lines[own[0]].rstrip(eol))
         if not match:
-            i += 1
             continue
         parts = [match.group(2).strip() if strip_first else match.group(2)]
-        j = i + 1
-        while j < len(lines) and lines[j][:1] in (" ", "\t") and lines[j].strip() and not lines[j].lstrip().startswith("#"):
-            parts.append(lines[j].strip())
-            j += 1
+        parts += [lines[index].strip() for index in own[1:]]
         key = match.group(1).strip().lower() if lower else match.group(1)
-        found.setdefault(key, []).append(Definition(key, i, j, " ".join(parts)))
-        i = j
+        found.setdefault(key, []).append(Definition(key, own[0], own[-1] + 1, " ".join(parts), own))
     return found
 
 
@@ -161,6 +222,9 @@ class MainCfSyntax:
 
     def commented(self, lines: list[str]) -> dict[str, int]:
         return first_lines(lines, MAIN_CF_COMMENTED_RE)
+
+    def orphans(self, lines: list[str], head: int) -> list[int]:
+        return orphan_lines(lines, head, MAIN_CF_COMMENTED_RE)
 
     def is_set(self, found: list[Definition], value: str) -> bool:
         return len(found) == 1 and normalize(found[0].value) == normalize(value)
@@ -243,6 +307,9 @@ class ShellVarsSyntax:
     def commented(self, lines: list[str]) -> dict[str, int]:
         return first_lines(lines, SHELL_COMMENTED_RE, skip=SHELL_ASSIGN_RE)
 
+    def orphans(self, lines: list[str], head: int) -> list[int]:
+        return []  # one line per assignment
+
     def is_set(self, found: list[Definition], value: str) -> bool:
         # By the shell's reading: the last assignment wins, quoting does not matter.
         return shell_value(found[-1].value) == value
@@ -292,6 +359,9 @@ class AliasesSyntax:
 
     def commented(self, lines: list[str]) -> dict[str, int]:
         return first_lines(lines, COMMENTED_ALIAS_RE)
+
+    def orphans(self, lines: list[str], head: int) -> list[int]:
+        return orphan_lines(lines, head, COMMENTED_ALIAS_RE)
 
     def is_set(self, found: list[Definition], value: str) -> bool:
         return len(found) == 1 and alias_values(found[0].value) == [value]

@@ -77,6 +77,8 @@ class ServiceState:
     enabled: bool = False
     active: bool = False
     exists: bool = True
+    # systemd's mask (the unit linked to /dev/null): neither enable nor start works until it is lifted.
+    masked: bool = False
 
 
 @dataclass(frozen=True)

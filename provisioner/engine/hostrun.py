@@ -24,7 +24,7 @@ from provisioner.credentials import CredentialsError
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.engine.control import Aborted, Interrupted, RunControl
 from provisioner.engine.results import ChangeRecord, HostReport, RollbackRecord, StepRecord
-from provisioner.engine.walk import Walk, fact_spec
+from provisioner.engine.walk import Walk, fact_spec, walk_plan
 from provisioner.hostlock import HostLocked, LockError, RollbackOutcome, RunHolder
 from provisioner.inventory import Host
 from provisioner.holder import IN_PROGRESS_PROBE
@@ -189,7 +189,11 @@ class HostRun:
                 return step.reconcile(before, self._gather(conn, spec), changes, platform)
             return apply_effects(before, changes)
 
-        walk = Walk(host.name, host.vars, platform, StepOptions(verify=self.verifying), dry_run,
+        options = StepOptions(verify=self.verifying)
+        if not dry_run:
+            # The planning pass: a refusal (a StepError) stops the run before its first change.
+            walk_plan(host.name, host.vars, platform, options, facts)
+        walk = Walk(host.name, host.vars, platform, options, dry_run,
                     apply=None if dry_run else apply, record=self._record, observe=self._observe)
         facts, trail = walk.through(STEPS, facts)
 

@@ -82,11 +82,20 @@ def fact_spec(host: Host, steps: list[Step]) -> FactSpec:
     return merge_specs([step.needs(host.vars) for step in steps])
 
 
-def planned_changes(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> list[Change]:
-    """The changes a dry run lists for a host in this state (pure: no host needed)."""
-    refuse_outside_links(host_name, facts)
+def walk_plan(host_name: str, vars: MailVars, platform: Platform, options: StepOptions, facts: Facts) -> list[Change]:
+    """Every step over the facts each earlier one predicts: the dry run's plan.
+
+    A real run walks it first too (its planning pass), so that a step that
+    refuses the host (StepError) does so before the run's first change.
+    """
     changes: list[Change] = []
-    walk = Walk(host_name, vars, detect(facts.os), StepOptions(verify=verify), record=changes.extend)
+    walk = Walk(host_name, vars, platform, options, record=changes.extend)
     facts, trail = walk.through(STEPS, facts)
     walk.through(POST_VERIFY_STEPS, facts, trail)
     return changes
+
+
+def planned_changes(host_name: str, vars: MailVars, facts: Facts, verify: bool = True) -> list[Change]:
+    """The changes a dry run lists for a host in this state (pure: no host needed)."""
+    refuse_outside_links(host_name, facts)
+    return walk_plan(host_name, vars, detect(facts.os), StepOptions(verify=verify), facts)

@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import ClassVar, Mapping, Protocol
 
-from provisioner.model import Action, Command, Journaled, KeepService, OsRelease, Shell, one_line
+from provisioner.model import Action, Command, Journaled, KeepService, OsRelease, Shell, Undo, one_line
 from provisioner.platforms.postfix import PostfixBuild
 
 # The process that shows a service's daemon runs (the process table, not the service manager, is the truth).
@@ -98,6 +98,10 @@ class Systemd:
     def reload_units(self) -> tuple[Command, ...]:
         return (Command(("systemctl", "daemon-reload")),)
 
+    def unmask(self, service: str) -> tuple[Command, Command] | None:
+        """Lift a mask, and what puts it back."""
+        return (Command(("systemctl", "unmask", "--quiet", service)), Command(("systemctl", "mask", "--quiet", service)))
+
     def disable(self, service: str) -> Command:
         if service in self.sysv_scripts:
             return Command(("update-rc.d", service, "disable"))
@@ -131,6 +135,9 @@ class SysV:
 
     def reload_units(self) -> tuple[Command, ...]:
         return ()
+
+    def unmask(self, service: str) -> tuple[Command, Command] | None:
+        return None  # SysV has no mask
 
     def disable(self, service: str) -> Command:
         return Command(("chkconfig", service, "off"))
@@ -198,6 +205,9 @@ class Platform:
     postfix_health_unit: str
     # master.cf's name for the port-465 service in the stock file.
     smtps_service: str
+    # The stock master.cf the postfix package ships besides /etc/postfix/master.cf:
+    # what a master.cf that lost its services is rebuilt from.
+    master_cf_stock: str
     # Firewall: the package the fact script looks for, and what to install
     # when the host has no firewall tool (and the tools it brings). Whether
     # the host's own rules close the mail ports, and whether they are saved,
@@ -221,6 +231,9 @@ class Platform:
     sendmail_service: str | None = None
     # Files a package drops on install; their content is unknown until it is installed.
     package_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Managed files another package claims as its conffiles when installed over them, which
+    # its purge would delete: kept across the removal (see steps/packages.py).
+    purge_takes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Users and groups a package creates.
     package_accounts: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # Service state right after a package is installed: (service, enabled, active).
@@ -308,6 +321,14 @@ class Platform:
 
     def enable(self, service: str) -> Action:
         return Journaled(self.services.enable(service), (self.keep_service(service, "boot"),))
+
+    def unmask(self, service: str) -> tuple[Action, ...]:
+        """Lift the service manager's mask; a rollback masks it again."""
+        commands = self.services.unmask(service)
+        if commands is None:
+            return ()
+        unmask, mask = commands
+        return (Journaled(unmask, (Undo(f"mask {service} again", mask.render()),)),)
 
     def restart(self, service: str) -> Action:
         return Journaled(self.services.restart(service), (self.keep_service(service, "run"),))

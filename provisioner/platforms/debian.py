@@ -140,6 +140,11 @@ _DEBIAN_COMMON = dict(
     ),
     postfix_chroot=True,
     smtps_service="submissions",
+    # postfix's postinst copies it to /etc/postfix/master.cf when that is missing.
+    master_cf_stock="/usr/share/postfix/master.cf.dist",
+    # sendmail-base ships /etc/pam.d/smtp as a conffile: installed over ours (the admin keeping ours at
+    # dpkg's prompt) dpkg counts it as sendmail-base's, and `apt-get purge` deletes it.
+    purge_takes={"sendmail-base": ("/etc/pam.d/smtp",)},
     firewall_package="nftables",
     firewall_install=("nftables",),
     firewall_install_tools=frozenset({"nft"}),

@@ -134,6 +134,8 @@ EL6 = Platform(
     # Builds before Red Hat's backport disable TLS on the protocol list ("Invalid TLS protocol list").
     package_floors=(ReleaseFloor("postfix", "2.6.6-8.el6", "TLSv1.1 and TLSv1.2",
                                  "the TLS protocol list would make smtpd disable TLS, and with it AUTH"),),
+    # The RPM ships the stock file in postfix_daemon_dir (el6/postfix/postfix.spec's %files).
+    master_cf_stock="/usr/libexec/postfix/master.cf",
     firewall_package="iptables",
     firewall_install=("iptables", "iptables-ipv6"),
     firewall_install_tools=frozenset({"iptables", "ip6tables"}),
@@ -146,6 +148,7 @@ EL7 = Platform(
     packages=Yum("yum"),
     services=Systemd(),
     postfix=(PostfixBuild("2.10.1", TLS_NAMES_1_2, BERKELEY_DB, "postfix-2.10.1-7.el7: el7/postfix/postfix.spec"),),
+    master_cf_stock="/usr/libexec/postfix/master.cf",  # el7/postfix/postfix.spec's %files
     firewall_package="firewalld",
     # Never firewalld: its start would apply the default zone and close every other port.
     firewall_install=("iptables",),
@@ -156,6 +159,8 @@ EL7 = Platform(
 # EL8 and EL9 differ only in the Postfix they ship.
 _EL8_ON = dict(
     packages=Yum("dnf"),
+    # From EL8 the RPM ships it as /etc/postfix/master.cf.proto (el8, el9 postfix.spec's %files).
+    master_cf_stock="/etc/postfix/master.cf.proto",
     services=Systemd(),
     firewall_package="firewalld",
     firewall_install=("nftables",),

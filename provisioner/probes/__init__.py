@@ -112,6 +112,7 @@ def parse_files(text: str, secret: Iterable[str] = ()) -> dict[str, FileState]:
 
 
 ENABLED_STATES = {"enabled", "enabled-runtime", "alias"}
+MASKED_STATES = {"masked", "masked-runtime"}
 
 
 def parse_services(text: str) -> dict[str, ServiceState]:
@@ -125,7 +126,8 @@ def parse_services(text: str) -> dict[str, ServiceState]:
         exists = not (enabled in ("", "not-found") and rc_link != "sysv" and active in ("", "inactive", "unknown"))
         is_enabled = enabled in ENABLED_STATES or (enabled in ("generated", "") and rc_link in ("S", "on"))
         services[name] = ServiceState(
-            name=name, enabled=is_enabled, active=active == "active", exists=exists or enabled not in ("", "not-found")
+            name=name, enabled=is_enabled, active=active == "active", exists=exists or enabled not in ("", "not-found"),
+            masked=enabled in MASKED_STATES,
         )
     return services
 

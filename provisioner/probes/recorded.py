@@ -27,7 +27,7 @@ def facts_from_dict(data: dict[str, Any], probes: dict[str, Probe] | None = None
         )
     services = {
         name: ServiceState(name=name, enabled=item.get("enabled", False), active=item.get("active", False),
-                           exists=item.get("exists", True))
+                           exists=item.get("exists", True), masked=item.get("masked", False))
         for name, item in data.get("services", {}).items()
     }
     probes = probes or {}
@@ -63,7 +63,7 @@ def facts_to_dict(facts: Facts, raw_extra: dict[str, str] | None = None) -> dict
         "packages": dict(sorted(facts.packages.items())),
         "files": {path: file_dict(state) for path, state in sorted(facts.files.items())},
         "services": {
-            name: {"enabled": s.enabled, "active": s.active, "exists": s.exists}
+            name: {"enabled": s.enabled, "active": s.active, "exists": s.exists, **({"masked": True} if s.masked else {})}
             for name, s in sorted(facts.services.items())
         },
         "users": {name: list(u.groups) for name, u in sorted(facts.users.items())},

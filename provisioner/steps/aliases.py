@@ -13,16 +13,22 @@
 * Databases are rebuilt only when needed: when the source changes in this
   run, or the .db is missing, or older than its source (mtimes from the file
   facts; the .db files are gathered as secret files: digest, attributes and
-  mtime, never their binary content). ``postmap`` for the virtual map,
-  ``newaliases`` for /etc/aliases (never postmap: aliases(5) syntax differs).
+  mtime, never their binary content), or Postfix cannot read it, or its keys
+  are not its source's (a .db newer than its source but edited with
+  ``postmap -d``, restored or copied: the map probe lists its keys with
+  ``postmap -s`` / ``postalias -s``, never its values). ``postmap`` for the
+  virtual map, ``newaliases`` for /etc/aliases (never postmap: aliases(5)
+  syntax differs).
 
 Postfix looks maps up afresh: a rebuilt map needs no reload or restart.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from provisioner.desired import ALIASES, VIRTUAL_MAP, render_virtual
-from provisioner.probes import FactSpec
+from provisioner.probes import FactSpec, Probe
 from provisioner.keyedit import ALIASES_SYNTAX, alias_line, alias_values, edit_keys
 from provisioner.vars import MailVars
 from provisioner.model import Change, Command, Facts, FileState, Journaled, Keep
@@ -31,6 +37,45 @@ from provisioner.steps.files import attributes_change, write_change
 
 VIRTUAL_DB = VIRTUAL_MAP + ".db"
 ALIASES_DB = ALIASES + ".db"
+MAP_PROBE = "aliases_maps"
+# Keys postalias adds to every alias database of its own: "@" (Sendmail's sign that the database is
+# complete) and the NIS ones (as `postalias -s hash:/etc/aliases` lists them on Debian 12's Postfix 3.7).
+POSTALIAS_OWN_KEYS = frozenset({"@", "YP_LAST_MODIFIED", "YP_MASTER_NAME"})
+
+
+@dataclass(frozen=True)
+class MapRead:
+    """What Postfix's own tool reads from a map's .db: whether it opens, and its keys."""
+
+    status: int  # exit status of postmap -s / postalias -s
+    keys: frozenset[str] = frozenset()
+
+
+def map_probe_script() -> str:
+    """Each map's .db read as Postfix reads it; keys only (a value may be a pipe command or an address)."""
+    return (
+        "_pm() { [ -f \"$1.db\" ] || return 0; command -v \"$2\" >/dev/null 2>&1 || return 0; "
+        "_o=$(\"$2\" -s \"hash:$1\" 2>/dev/null); printf 'M\\t%s\\t%s\\n' \"$1\" \"$?\"; "
+        "printf '%s\\n' \"$_o\" | awk -v p=\"$1\" 'NF { k = $1; sub(/:$/, \"\", k); print \"K\\t\" p \"\\t\" k }'; }; "
+        f"_pm {VIRTUAL_MAP} postmap; _pm {ALIASES} postalias; true"
+    )
+
+
+def parse_map_reads(text: str) -> dict[str, MapRead]:
+    """``M<TAB>source<TAB>status`` then ``K<TAB>source<TAB>key`` lines."""
+    status: dict[str, int] = {}
+    keys: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        kind, path, value = parts
+        if kind == "M" and value.strip().isdigit():
+            status[path] = int(value)
+        elif kind == "K":
+            keys.setdefault(path, set()).add(value)
+    return {path: MapRead(code, frozenset(keys.get(path, ())) if code == 0 else frozenset())
+            for path, code in status.items()}
 
 
 # ------------------------------------------------------------------ virtual map
@@ -95,22 +140,50 @@ def new_aliases_file(root_alias: str | None) -> str:
 # ------------------------------------------------------------------ databases
 
 
-def rebuild_reason(source: FileState, db: FileState, source_rewritten: bool) -> str | None:
+def source_keys(path: str, content: str) -> frozenset[str]:
+    """The keys a map's source defines, folded to lower case as postmap and postalias store them."""
+    if path == ALIASES:
+        found = ALIASES_SYNTAX.definitions(content.splitlines(keepends=True))
+    else:
+        found = parse_map(content)
+    return frozenset(key.lower() for key in found)
+
+
+def rebuild_reason(source: FileState, db: FileState, source_rewritten: bool,
+                   read: MapRead | None = None) -> str | None:
+    """Why a map's .db must be rebuilt, or None. ``read``: the map probe's reading (None: not probed)."""
     if not db.exists:
         return "missing"
     if source_rewritten:
         return "its source changed"
     if source.mtime is not None and db.mtime is not None and db.mtime < source.mtime:
         return "older than its source"
+    if read is not None:
+        if read.status != 0:
+            return "unreadable"
+        if source.content is not None:
+            keys = read.keys - POSTALIAS_OWN_KEYS if source.path == ALIASES else read.keys
+            if {key.lower() for key in keys} != source_keys(source.path, source.content):
+                return "its keys differ from its source"
     return None
 
 
 def _db_effect(path: str):
     def effect(f: Facts) -> Facts:
         source = f.file(path[: -len(".db")])
-        return f.with_file(FileState(path, exists=True, mode="644", owner="root", group="root", mtime=source.mtime))
+        f = f.with_file(FileState(path, exists=True, mode="644", owner="root", group="root", mtime=source.mtime))
+        reads = f.extra.get(MAP_PROBE)
+        if reads is not None and source.content is not None:
+            read = MapRead(0, source_keys(source.path, source.content))
+            f = f.replace(extra={**f.extra, MAP_PROBE: {**reads, source.path: read}})
+        return f
 
     return effect
+
+
+def map_read(facts: Facts, source: str) -> MapRead | None:
+    reads = facts.extra.get(MAP_PROBE)
+    return None if reads is None else reads.get(source)
 
 
 # ------------------------------------------------------------------ step
@@ -124,6 +197,7 @@ class Aliases(Step):
             files=(VIRTUAL_MAP, ALIASES),
             # Binary databases: only digest, attributes and mtime are wanted.
             secret_files=(VIRTUAL_DB, ALIASES_DB),
+            extra=(Probe(MAP_PROBE, map_probe_script(), parse_map_reads),),
         )
 
     def check(self, ctx: Context) -> list[Change]:
@@ -148,7 +222,7 @@ class Aliases(Step):
             change = attributes_change(self.name, state, "644")
             if change:
                 changes.append(change)
-        reason = rebuild_reason(state, facts.file(VIRTUAL_DB), rewritten)
+        reason = rebuild_reason(state, facts.file(VIRTUAL_DB), rewritten, map_read(facts, VIRTUAL_MAP))
         if reason:
             changes.append(Change(
                 step=self.name,
@@ -191,7 +265,7 @@ class Aliases(Step):
             change = attributes_change(self.name, state, "644")
             if change:
                 changes.append(change)
-        reason = rebuild_reason(state, facts.file(ALIASES_DB), rewritten)
+        reason = rebuild_reason(state, facts.file(ALIASES_DB), rewritten, map_read(facts, ALIASES))
         if reason:
             changes.append(Change(
                 step=self.name,

@@ -3,10 +3,12 @@
 master.cf is edited in place with a small parser of master(5) syntax: a
 service entry starts at column 0 (8 or more fields), a line starting with
 whitespace continues it, and blank and comment lines are ignored (also
-between continuation lines). Our entry replaces, where it stands, an active
-entry for the same port, else the commented-out example that both Debian's
-and the EL family's stock files carry (``#submission inet n ...`` followed by
-``#  -o ...`` lines), else it goes after the ``smtp inet`` entry. Everything
+between continuation lines: Postfix's logical lines, ``keyedit.logical_lines``).
+Our entry replaces, where it stands, an active entry for the same port, else
+the commented-out example that both Debian's and the EL family's stock files
+carry (``#submission inet n ...`` followed by ``#  -o ...`` lines, and any
+uncommented ``-o`` lines left after it), else it goes after the ``smtp inet``
+entry. Everything
 else is kept byte for byte. Turning a service off comments our entry out, so
 the file goes back to the stock shape and turning it on again is a replace.
 
@@ -28,10 +30,11 @@ import re
 from dataclasses import dataclass
 
 from provisioner.desired import MASTER_CF, has_relay_restrictions
+from provisioner.keyedit import logical_lines, orphan_lines
 from provisioner.probes import FactSpec
 from provisioner.vars import MailVars
 from provisioner.model import Change, FileState
-from provisioner.platforms import Platform
+from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step, StepError
 from provisioner.steps.files import attributes_change, write_change
 
@@ -69,32 +72,14 @@ def _is_entry(line: str) -> bool:
     return bool(line) and line[0] not in " \t#\r\n" and len(line.split()) >= 8
 
 
-def _is_continuation(line: str) -> bool:
-    stripped = line.strip()
-    return line[:1] in (" ", "\t") and bool(stripped) and not stripped.startswith("#")
-
-
 def parse(text: str) -> tuple[list[str], list[Service]]:
-    """Lines of master.cf and its active service entries."""
+    """Lines of master.cf and its active service entries, read as master(8) reads them (``logical_lines``)."""
     lines = text.splitlines(keepends=True)
-    services: list[Service] = []
-    i = 0
-    while i < len(lines):
-        if not _is_entry(lines[i]):
-            i += 1
-            continue
-        tokens = lines[i].split()
-        end = i + 1
-        j = i + 1
-        while j < len(lines) and not _is_entry(lines[j]):
-            if _is_continuation(lines[j]):
-                tokens.extend(lines[j].split())
-                end = j + 1
-            elif lines[j][:1] not in ("#", " ", "\t", "\r", "\n") and lines[j].strip():
-                break  # a malformed line at column 0: not ours to interpret
-            j += 1
-        services.append(Service(i, end, tuple(tokens)))
-        i = end
+    services = [
+        Service(own[0], own[-1] + 1, tuple(token for index in own for token in lines[index].split()))
+        for own in logical_lines(lines)
+        if _is_entry(lines[own[0]])
+    ]
     return lines, services
 
 
@@ -238,7 +223,11 @@ def edit_port(text: str, port: str, enabled: bool, platform: Platform) -> tuple[
         if c.type == "inet" and ":" not in c.name and port_of(c.name) == port
     ]
     if templates:
-        lines = _splice(lines, templates[0].start, templates[0].end, new_lines)
+        template = templates[0]
+        # Its uncommented "-o" lines, which master(8) reads as options of the entry above, go with it.
+        gone = set(orphan_lines(lines, template.start, COMMENTED_RE))
+        rest = [line for index, line in enumerate(lines[template.end:], template.end) if index not in gone]
+        lines = lines[:template.start] + new_lines + rest
     else:
         anchor = _anchor(services, port)
         if lines and not lines[-1].endswith("\n"):
@@ -273,25 +262,26 @@ def wanted_ports(vars: MailVars) -> dict[str, bool]:
     return {"587": vars.submission, "465": vars.smtps}
 
 
+def has_stock_services(text: str) -> bool:
+    """Whether master.cf still runs Postfix: it defines the smtp listener or the pickup service."""
+    _, services = parse(text)
+    return any(s.name == "pickup" or (s.type == "inet" and s.name.rsplit(":", 1)[-1] in ("smtp", "25"))
+               for s in services)
+
+
 class MasterCf(Step):
     name = "master_cf"
 
     def needs(self, vars: MailVars) -> FactSpec:
-        return FactSpec(files=(MASTER_CF,))
+        # The stock copy of every platform: a file that lost its services is rebuilt from it.
+        return FactSpec(files=(MASTER_CF, *dict.fromkeys(p.master_cf_stock for p in ALL)))
 
     def check(self, ctx: Context) -> list[Change]:
         platform, state = ctx.platform, ctx.facts.file(MASTER_CF)
         wanted = wanted_ports(ctx.vars)
         enabled = [f"{service_name(port, platform)} (port {port})" for port, on in wanted.items() if on]
         shipped_summary = f"enable {' and '.join(enabled)} in {MASTER_CF} (file as shipped by {state.from_package})"
-        if not state.exists:
-            if not enabled:
-                return []
-            raise StepError(
-                f"{ctx.host}: cannot enable {' and '.join(enabled)}: {MASTER_CF} is missing "
-                "(postfix is installed without it: reinstall postfix)"
-            )
-        if state.content is None:
+        if state.exists and state.content is None:
             # Shipped by a package the plan installs first: the stock file has
             # no active submission/smtps entry, so only enabling changes it.
             if not enabled:
@@ -302,7 +292,9 @@ class MasterCf(Step):
                 notify=RELOAD,
                 effect=lambda f: f.with_file(FileState(MASTER_CF, exists=True, from_package=state.from_package)),
             )]
-        old = state.content
+        if not state.exists or not has_stock_services(state.content or ""):
+            return [self._rebuild(ctx, state, wanted, enabled)]
+        old = state.content or ""
         new, notes = edit(old, wanted, platform)
         if new == old:
             change = attributes_change(self.name, state, "644")
@@ -312,3 +304,23 @@ class MasterCf(Step):
         else:
             summary = "; ".join(f"{head} in {MASTER_CF}" + (f": {detail}" if detail else "") for head, detail in notes)
         return [write_change(self.name, summary, state, new, notify=RELOAD)]
+
+    def _rebuild(self, ctx: Context, state: FileState, wanted: dict[str, bool], enabled: list[str]) -> Change:
+        """master.cf missing, or without Postfix's own services: the stock copy, with the managed entries.
+
+        master(8) cannot run without them (an empty master.cf leaves nothing listening), so
+        Postfix is restarted, not reloaded.
+        """
+        stock_path = ctx.platform.master_cf_stock
+        stock = ctx.facts.file(stock_path)
+        what = "missing" if not state.exists else "without Postfix's services"
+        if not stock.exists or stock.content is None:
+            raise StepError(
+                f"{ctx.host}: {MASTER_CF} is {what} and the stock copy {stock_path} is missing too: "
+                "reinstall postfix (its package ships both)"
+            )
+        new, _ = edit(stock.content, wanted, ctx.platform)
+        summary = f"rebuild {MASTER_CF} ({what}) from the stock {stock_path}"
+        if enabled:
+            summary += f" and enable {' and '.join(enabled)}"
+        return write_change(self.name, summary, state, new, notify=frozenset({"postfix:restart"}))

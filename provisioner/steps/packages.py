@@ -4,6 +4,16 @@
 more: on Debian removing sendmail-bin alone leaves sendmail-base and
 sendmail-cf behind, so all of them go, purged.
 
+Purging sendmail must not take our files along: sendmail-base ships
+/etc/pam.d/smtp as a conffile, so once installed over ours dpkg counts that
+file as sendmail-base's and the purge deletes it (until the pam step wrote it
+again, PAM's smtp service would fall back to /etc/pam.d/other, and the admin's
+own lines in it would be lost). Such files (``Platform.purge_takes``) are
+copied aside before the removal and put back when it deleted them, so the
+real run leaves them as the plan predicts: unchanged. (Predicting their
+deletion instead would make the plan honest but still lose the admin's lines
+and open that window.)
+
 A package older than the platform's floor (EL6's postfix before 2.6.6-8.el6,
 which does not know TLSv1.1 and TLSv1.2) is updated within its distribution's
 stream, and the plan says why; if the repositories cannot bring it, the main_cf
@@ -21,7 +31,7 @@ import dataclasses
 
 from provisioner.probes import FactSpec, Probe, parse_first_line
 from provisioner.vars import MailVars
-from provisioner.model import Change, Command, Facts, FileState, Journaled, ServiceState, Undo, UserState
+from provisioner.model import Change, Command, Facts, FileState, Journaled, ServiceState, Shell, Undo, UserState
 from provisioner.platforms import ALL, Platform
 from provisioner.steps.base import Context, Step
 
@@ -68,6 +78,22 @@ def predict_install(facts: Facts, platform: Platform, names: tuple[str, ...]) ->
 
 def predict_remove(facts: Facts, names: tuple[str, ...]) -> Facts:
     return facts.replace(packages={k: v for k, v in facts.packages.items() if k not in names})
+
+
+KEEP_DIR = "/var/lib/provisioner/keep"
+
+
+def keeping(paths: tuple[str, ...], actions: tuple) -> tuple:
+    """``actions`` with each of ``paths`` copied aside first and put back if they deleted it."""
+    if not paths:
+        return actions
+    before = [Shell("mkdir -p -m 700 {0}", (KEEP_DIR,))]
+    after = []
+    for index, path in enumerate(paths):
+        copy = f"{KEEP_DIR}/{index}"
+        before.append(Shell("cp -p {0} {1}", (path, copy)))
+        after.append(Shell("if [ -e {0} ]; then rm -f {1}; else mv {1} {0}; fi", (path, copy)))
+    return (*before, *actions, *after)
 
 
 def predict_update(facts: Facts, names: tuple[str, ...]) -> Facts:
@@ -147,11 +173,13 @@ class Packages(Step):
             )
         present = tuple(name for name in platform.sendmail_packages if name in facts.packages)
         if ctx.vars.remove_sendmail and present:
+            kept = tuple(path for name in present for path in platform.purge_takes.get(name, ())
+                         if facts.file(path).exists)
             changes.append(
                 Change(
                     step=self.name,
-                    summary="remove " + ", ".join(present),
-                    actions=platform.remove(present),
+                    summary="remove " + ", ".join(present) + (f" (keeping {', '.join(kept)})" if kept else ""),
+                    actions=keeping(kept, platform.remove(present)),
                     effect=lambda f, names=present: predict_remove(f, names),
                 )
             )

@@ -85,7 +85,17 @@ class Services(Step):
         fresh = {service for package, (service, _, _) in platform.package_services.items() if package in ctx.installed}
         for service in SERVICES:
             state = facts.services.get(service, ServiceState(service, exists=False))
-            if not state.enabled or service in fresh:
+            if state.masked:
+                # A masked unit can be neither enabled nor started (and update-rc.d's enable leaves the mask).
+                changes.append(
+                    Change(
+                        step=self.name,
+                        summary=f"unmask and enable {service} at boot",
+                        actions=(*platform.unmask(service), platform.enable(service)),
+                        effect=_mark(service, enabled=True),
+                    )
+                )
+            elif not state.enabled or service in fresh:
                 changes.append(
                     Change(
                         step=self.name,

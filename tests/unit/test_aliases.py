@@ -115,3 +115,95 @@ def test_effects_converge():
     for change in Aliases().check(Context("h", vars, EL7, facts)):
         facts = change.effect(facts)
     assert Aliases().check(Context("h", vars, EL7, facts)) == []
+
+
+def test_commented_root_with_an_orphaned_continuation_line():
+    # postalias reads "\tadmin" as part of "postmaster: root" (comment lines inside a logical line are skipped)
+    text = "# See man 5 aliases for format\npostmaster:    root\n#root:\t\tmailuser,\n\tadmin\n"
+    new, old = edit_aliases(text, "mailuser")
+    assert new == "# See man 5 aliases for format\npostmaster:    root\nroot:\t\tmailuser\n"
+    assert old == ""  # no active root entry before: the summary has no "(was ...)"
+    assert edit_aliases(new, "mailuser") == (new, None)
+
+
+def test_aliases_continuation_across_a_comment_counts_for_the_entry():
+    text = "postmaster: root\nroot: mailuser,\n# the admin too\n\tadmin\n"
+    new, old = edit_aliases(text, "mailuser")
+    assert old == "mailuser, admin"
+    assert new == "postmaster: root\nroot:\t\tmailuser\n# the admin too\n"
+
+
+# ------------------------------------------------------------------ maps judged by what Postfix reads from them
+
+from provisioner.steps.aliases import MAP_PROBE, MapRead, parse_map_reads, source_keys  # noqa: E402
+
+
+def test_the_map_probe_output_is_parsed_per_source():
+    raw = ("M\t/etc/postfix/virtual_users\t0\nK\t/etc/postfix/virtual_users\tinfo@example.test\n"
+           "K\t/etc/postfix/virtual_users\twebmaster@example.test\nM\t/etc/aliases\t1\n"
+           "K\t/etc/aliases\tjunk\n")
+    assert parse_map_reads(raw) == {
+        "/etc/postfix/virtual_users": MapRead(0, frozenset({"info@example.test", "webmaster@example.test"})),
+        "/etc/aliases": MapRead(1),  # unreadable: whatever it printed is no key
+    }
+    assert parse_map_reads("") == {}
+
+
+def _map_facts(content: str, read: MapRead | None, path: str = VIRTUAL_MAP) -> tuple[FileState, FileState]:
+    source = FileState(path, exists=True, content=content, mode="644", owner="root", group="root", mtime=100)
+    return source, FileState(path + ".db", exists=True, mode="644", owner="root", group="root", mtime=200)
+
+
+def test_a_db_newer_than_its_source_is_still_judged_by_its_keys():
+    content = "# header\ninfo@example.test user1\nWebmaster@example.test user2\n"
+    source, db = _map_facts(content, None)
+    both = frozenset({"info@example.test", "webmaster@example.test"})  # postmap folds keys to lower case
+    assert source_keys(VIRTUAL_MAP, content) == both
+    assert rebuild_reason(source, db, False, MapRead(0, both)) is None
+    assert rebuild_reason(source, db, False, MapRead(0, frozenset({"info@example.test"}))) == \
+        "its keys differ from its source"
+    assert rebuild_reason(source, db, False, MapRead(1)) == "unreadable"
+    assert rebuild_reason(source, db, False, None) is None  # not probed (an older recorded case): mtimes only
+    # the cheap tests first
+    assert rebuild_reason(source, FileState(db.path), False, MapRead(1)) == "missing"
+
+
+# `postalias -s hash:/etc/aliases` on a lab host (Debian 12, Postfix 3.7.11), through the probe's awk.
+POSTALIAS_S = ("@:\t@\nYP_LAST_MODIFIED:\t1796135726\nYP_MASTER_NAME:\tlab6.example.test\nabuse:\troot\n"
+               "postmaster:\troot\nroot:\tmailuser\n")
+
+
+def test_aliases_keys_ignore_postalias_own_keys_and_continuations():
+    import subprocess
+    from provisioner.steps.aliases import map_probe_script
+    awk = map_probe_script().split("awk ", 1)[1].split("; }")[0]
+    keys = subprocess.run(["sh", "-c", f"printf '%s' \"$0\" | awk {awk}", POSTALIAS_S.replace("%", "%%")],
+                          capture_output=True, text=True, check=True, env={"1": ALIASES}).stdout
+    read = parse_map_reads(f"M\t{ALIASES}\t0\n" + keys.replace("K\t\t", f"K\t{ALIASES}\t"))[ALIASES]
+    assert read.keys == {"@", "YP_LAST_MODIFIED", "YP_MASTER_NAME", "abuse", "postmaster", "root"}
+    lab = "# See man 5 aliases for format\npostmaster:    root\nroot:\t\tmailuser\nabuse:\t\troot\n"
+    source, db = _map_facts(lab, None, ALIASES)
+    assert rebuild_reason(source, db, False, read) is None
+    content = "postmaster: root\n#root: x,\n\tadmin\nRoot: mailuser\n"
+    source, db = _map_facts(content, None, ALIASES)
+    assert source_keys(ALIASES, content) == frozenset({"postmaster", "root"})
+    assert rebuild_reason(source, db, False, MapRead(0, frozenset({"postmaster", "root", "@"}))) is None
+    assert rebuild_reason(source, db, False, MapRead(0, frozenset({"postmaster", "@"}))) == \
+        "its keys differ from its source"
+
+
+def test_a_corrupt_virtual_db_is_rebuilt_and_the_plan_after_it_is_empty():
+    vars = mail_vars(virtual_aliases={"info@example.test": "user1"})
+    content = render_virtual(vars.virtual_aliases)
+    source, db = _map_facts(content, None)
+    facts = Facts(files={VIRTUAL_MAP: source, VIRTUAL_DB: db,
+                         ALIASES: FileState(ALIASES, exists=True, content="postmaster: root\n", mode="644",
+                                            owner="root", group="root", mtime=100),
+                         ALIASES_DB: FileState(ALIASES_DB, exists=True, mtime=200)},
+                  extra={MAP_PROBE: {VIRTUAL_MAP: MapRead(1), ALIASES: MapRead(0, frozenset({"postmaster", "@"}))}})
+    ctx = Context("h", vars, DEBIAN12, facts)
+    changes = Aliases().check(ctx)
+    assert [c.summary for c in changes] == [f"rebuild {VIRTUAL_DB} (unreadable)"]
+    assert [a.describe() for a in changes[0].actions] == [f"postmap {VIRTUAL_MAP}"]
+    after = changes[0].effect(facts)
+    assert Aliases().check(Context("h", vars, DEBIAN12, after)) == []

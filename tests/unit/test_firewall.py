@@ -462,3 +462,90 @@ def test_direct_rule_argv_round_trip() -> None:
         assert parse_direct_rules([" ".join(rule.argv())]) == (rule,)
     assert {r.ipv for r in desired_direct("2001:db8::1") if r.priority == 0} == {"ipv6"}
     assert DirectRule("ipv4", "filter", "INPUT", 0, ("-j", "ACCEPT")).source is None
+
+
+# ---------------------------------------------------------------- an admin's own rule that shuts a mail port
+
+from provisioner.steps.firewall.state import parse_nft_ruleset  # noqa: E402
+
+
+def _ruleset(*rules: list, table: str = "drift_block", family: str = "inet", hook: str | None = "input") -> list[str]:
+    """``nft -j list ruleset`` as libnftables-json(5) prints it: one line, the probe's prefix taken off."""
+    chain = {"family": family, "table": table, "name": "input", "handle": 1}
+    if hook:
+        chain.update(type="filter", hook=hook, prio=0, policy="accept")
+    items = [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+             {"table": {"family": family, "name": table, "handle": 3}}, {"chain": chain}]
+    items += [{"rule": {"family": family, "table": table, "chain": "input", "handle": 2 + i, "expr": expr}}
+              for i, expr in enumerate(rules)]
+    import json
+    return [json.dumps({"nftables": items})]
+
+
+def _dport(right) -> dict:
+    return {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": right}}
+
+
+REJECT_25 = [_dport(25), {"reject": {"type": "tcp reset"}}]
+
+
+def test_a_foreign_table_rejecting_port_25_is_found():
+    assert parse_nft_ruleset(_ruleset(REJECT_25)) == ((25, "nft table inet drift_block"),)
+    # drop, a set, a range, a counter and "meta l4proto tcp" decide the same
+    assert parse_nft_ruleset(_ruleset([_dport({"set": [25, 587]}), {"counter": {"packets": 0, "bytes": 0}},
+                                       {"drop": None}], family="ip")) == (
+        (25, "nft table ip drift_block"), (587, "nft table ip drift_block"))
+    l4 = {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}
+    assert parse_nft_ruleset(_ruleset([l4, _dport({"range": [20, 30]}), {"reject": None}])) == (
+        (25, "nft table inet drift_block"),)
+
+
+def test_what_is_not_an_unconditional_foreign_reject_of_a_mail_port():
+    saddr = {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "192.0.2.1"}}
+    for ruleset in (
+        _ruleset([_dport(25), {"accept": None}]),  # accepts
+        _ruleset([saddr, *REJECT_25]),  # one source only: the admin's restriction, not "shut"
+        _ruleset([_dport(22), {"reject": None}]),  # another port
+        _ruleset([{"reject": None}]),  # a catch-all: the host's stock firewall, opened by the lockdown step
+        _ruleset(REJECT_25, table="provisioner_lockdown"),  # ours
+        _ruleset(REJECT_25, table="firewalld"),  # firewalld's: its zones decide
+        _ruleset(REJECT_25, hook=None),  # a regular chain: reached only by a jump
+        _ruleset(REJECT_25, hook="output"),
+        [""], ["not json"],
+    ):
+        assert parse_nft_ruleset(ruleset) == ()
+
+
+def test_a_foreign_reject_fails_the_host_in_planning_and_is_never_touched():
+    text = NOTHING + "".join(f"nft-ruleset {line}\n" for line in _ruleset(REJECT_25))
+    state = parse_firewall_state(text)
+    assert state.foreign_rejects == ((25, "nft table inet drift_block"),)
+    for verified in (True, False):
+        files = {VERIFIED_MARKER: FileState(VERIFIED_MARKER, exists=verified)}
+        facts = Facts(os=OsRelease(id="debian", version_id="12"), files=files, extra={PROBE: state},
+                      ssh_client_address=CTRL)
+        with pytest.raises(FirewallError, match="^h: port 25 is rejected by nft table inet drift_block "
+                                                "\\(not ours\\): not touched"):
+            FirewallLockdown().check(context(facts))
+    # a port Postfix does not serve is the admin's business
+    only_465 = parse_firewall_state(NOTHING + "".join(
+        f"nft-ruleset {line}\n" for line in _ruleset([_dport(465), {"reject": None}])))
+    facts = Facts(os=OsRelease(id="debian", version_id="12"), extra={PROBE: only_465}, ssh_client_address=CTRL,
+                  files={VERIFIED_MARKER: FileState(VERIFIED_MARKER, exists=True)})
+    assert FirewallLockdown().check(context(facts)) == []
+
+
+def test_the_probe_reads_the_whole_ruleset_read_only():
+    assert "nft -j list ruleset | sed 's/^/nft-ruleset /'" in PROBE_SCRIPT
+
+
+def test_the_admins_own_table_on_the_lab_host_is_not_a_reject_of_a_mail_port():
+    # `nft -j list ruleset` on lab6 (Debian 12, nft 1.0.6): the drift catalogue's planted table rejecting 2222.
+    recorded = ('{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", '
+                '"json_schema_version": 1}}, {"table": {"family": "inet", "name": "admin_keep", "handle": 4}}, '
+                '{"chain": {"family": "inet", "table": "admin_keep", "name": "input", "handle": 1, "type": "filter", '
+                '"hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "inet", "table": "admin_keep", '
+                '"chain": "input", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": '
+                '"tcp", "field": "dport"}}, "right": 2222}}, {"reject": {"type": "tcp reset"}}]}}]}')
+    assert parse_nft_ruleset([recorded]) == ()
+    assert parse_nft_ruleset([recorded.replace('"right": 2222', '"right": 25')]) == ((25, "nft table inet admin_keep"),)

@@ -54,3 +54,45 @@ def test_empty_value_and_new_file():
     new, set_keys, _ = edit_main_cf("", {"relay_domains": "", "myhostname": "m.example.com"})
     assert new.endswith("relay_domains =\nmyhostname = m.example.com\n")
     assert new.startswith("# Postfix main.cf, managed by provisioner")
+
+
+# ------------------------------------------------------------------ logical lines, as Postfix's readlline reads them
+
+COMMENTED_HEAD = """smtpd_sasl_authenticated_header = no
+#smtpd_recipient_restrictions = permit_sasl_authenticated,
+    permit_mynetworks,
+    reject_unauth_destination
+smtpd_tls_loglevel = 0
+"""
+RECIPIENTS = "permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination"
+
+
+def test_an_indented_line_after_a_comment_continues_the_entry_above_it():
+    # postconf says so: smtpd_sasl_authenticated_header = no permit_mynetworks, reject_unauth_destination
+    assert normalize(current_values(COMMENTED_HEAD)["smtpd_sasl_authenticated_header"]) == \
+        "no permit_mynetworks, reject_unauth_destination"
+    assert "smtpd_recipient_restrictions" not in current_values(COMMENTED_HEAD)
+    text = "a = 1,\n\n# about b\n    2\nb = 3\n"  # blank and comment lines inside a logical line are skipped
+    assert current_values(text) == {"a": "1, 2", "b": "3"}
+
+
+def test_a_commented_head_is_replaced_with_its_orphans_and_the_entry_above_is_set_back():
+    settings = {"smtpd_sasl_authenticated_header": "no", "smtpd_recipient_restrictions": RECIPIENTS}
+    new, set_keys, removed = edit_main_cf(COMMENTED_HEAD, settings)
+    assert set_keys == ["smtpd_sasl_authenticated_header", "smtpd_recipient_restrictions"] and removed == []
+    assert new == (f"smtpd_sasl_authenticated_header = no\nsmtpd_recipient_restrictions = {RECIPIENTS}\n"
+                   "smtpd_tls_loglevel = 0\n")
+    assert edit_main_cf(new, settings)[0] == new  # one run converges
+
+
+def test_orphans_go_with_the_commented_head_even_below_an_unmanaged_key():
+    text = "unmanaged = x\n#smtpd_recipient_restrictions = a,\n    b\n# prose\nnext = 1\n"
+    new, set_keys, _ = edit_main_cf(text, {"smtpd_recipient_restrictions": "c"})
+    assert new == "unmanaged = x\nsmtpd_recipient_restrictions = c\n# prose\nnext = 1\n"
+    assert current_values(new)["unmanaged"] == "x"
+
+
+def test_comments_inside_a_replaced_entry_stay():
+    text = "mydestination = a,\n# the lab's name\n    b\nrelayhost =\n"
+    new, _, _ = edit_main_cf(text, {"mydestination": "c"})
+    assert new == "mydestination = c\n# the lab's name\nrelayhost =\n"

@@ -152,7 +152,78 @@ def test_dry_run_and_real_run_say_the_same_on_a_fresh_host():
         assert MasterCf().check(context(facts, submission=False)) == []
 
 
-def test_missing_master_cf_fails_loudly():
-    with pytest.raises(StepError, match="h: cannot enable submission \\(port 587\\): /etc/postfix/master.cf is missing"):
+def _with_stock(platform, master: FileState) -> Facts:
+    stock_path = platform.master_cf_stock
+    name = platform.name
+    return Facts(files={MASTER_CF: master,
+                        stock_path: FileState(stock_path, exists=True, content=stock(name), mode="644")})
+
+
+@pytest.mark.parametrize("platform, stock_path", [
+    (DEBIAN12, "/usr/share/postfix/master.cf.dist"),
+    (EL6, "/usr/libexec/postfix/master.cf"),
+    (EL7, "/usr/libexec/postfix/master.cf"),
+    (EL8, "/etc/postfix/master.cf.proto"),
+])
+@pytest.mark.parametrize("content, what", [(None, "missing"), ("", "without Postfix's services"),
+                                           ("# nothing here\n", "without Postfix's services")])
+def test_master_cf_that_lost_its_services_is_rebuilt_from_the_stock_copy(platform, stock_path, content, what):
+    master = FileState(MASTER_CF) if content is None else FileState(MASTER_CF, exists=True, content=content,
+                                                                     mode="644", owner="root", group="root")
+    [change] = MasterCf().check(context(_with_stock(platform, master), platform))
+    assert change.summary == f"rebuild {MASTER_CF} ({what}) from the stock {stock_path} and enable submission (port 587)"
+    assert change.notify == frozenset({"postfix:restart"})  # master(8) needs the file to run at all
+    [write] = [a for a in change.actions if isinstance(a, WriteFile)]
+    wanted, _ = edit(stock(platform.name), {"587": True, "465": False}, platform)
+    assert write.content == wanted and write.mode == "644" and write.owner == "root"
+    # the stock services are back, and the plan after it is empty
+    assert "pickup" in {s.name for s in parse(write.content)[1]}  # a fifo on EL6, unix later
+    after = change.effect(_with_stock(platform, master))
+    assert MasterCf().check(context(after, platform)) == []
+
+
+def test_rebuilt_even_with_no_managed_entry():
+    [change] = MasterCf().check(context(_with_stock(DEBIAN12, FileState(MASTER_CF)), submission=False))
+    assert change.summary == f"rebuild {MASTER_CF} (missing) from the stock /usr/share/postfix/master.cf.dist"
+
+
+def test_a_master_cf_with_only_the_smtp_listener_or_pickup_is_edited_not_rebuilt():
+    for text in ("smtp      inet  n       -       y       -       -       smtpd\n",
+                 "pickup    unix  n       -       y       60      1       pickup\n"):
+        state = FileState(MASTER_CF, exists=True, content=text, mode="644", owner="root", group="root")
+        [change] = MasterCf().check(context(_with_stock(DEBIAN12, state)))
+        assert change.summary.startswith("enable submission (port 587)")
+
+
+def test_missing_master_cf_and_stock_copy_fails_loudly():
+    with pytest.raises(StepError, match="h: /etc/postfix/master.cf is missing and the stock copy "
+                                        "/usr/share/postfix/master.cf.dist is missing too: reinstall postfix"):
         MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF)})))
-    assert MasterCf().check(context(Facts(files={MASTER_CF: FileState(MASTER_CF)}), submission=False)) == []
+
+
+def test_commented_head_takes_its_orphaned_option_lines_along():
+    # master(8) reads the uncommented "-o" lines after "#submission ..." as options of the smtp entry above.
+    converged, _ = edit(stock("debian12"), {"587": True, "465": False}, DEBIAN12)
+    drifted = converged.replace("\nsubmission ", "\n#submission ")
+    smtp = [s for s in parse(drifted)[1] if s.name == "smtp" and s.type == "inet"][0]
+    assert "smtpd_tls_security_level=encrypt" in smtp.tokens  # what Postfix does with them
+    new, notes = edit(drifted, {"587": True, "465": False}, DEBIAN12)
+    assert new == converged
+    assert notes == [("enable submission (port 587)", "")]
+    assert edit(new, {"587": True, "465": False}, DEBIAN12)[0] == new
+
+
+def test_orphans_end_at_the_next_entry_or_commented_entry():
+    text = ("smtp      inet  n       -       y       -       -       smtpd\n"
+            "#submission inet n       -       y       -       -       smtpd\n"
+            "#  -o syslog_name=postfix/submission\n"
+            "  -o smtpd_tls_security_level=encrypt\n"
+            "#smtps     inet  n       -       y       -       -       smtpd\n"
+            "  -o smtpd_tls_wrappermode=yes\n"
+            "pickup    unix  n       -       y       60      1       pickup\n")
+    new, _ = edit(text, {"587": True, "465": False}, DEBIAN12)
+    assert "smtpd_tls_security_level=encrypt\n#smtps" not in new
+    assert "#smtps     inet  n       -       y       -       -       smtpd\n  -o smtpd_tls_wrappermode=yes\n" in new
+    assert new.count("  -o smtpd_tls_security_level=encrypt\n") == 1
+
+

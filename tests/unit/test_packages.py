@@ -306,3 +306,32 @@ def test_the_admins_policy_rc_d_comes_back_after_the_install_and_after_a_rollbac
     assert run.rollback()[-1] == "done\trolled-back"
     assert policy.read_text() == admin and oct(policy.stat().st_mode & 0o777) == "0o755"
     run.close()
+
+
+def test_files_a_purge_takes_along_are_kept_across_it(tmp_path, monkeypatch):
+    """The rendered commands, run for real: the purge (here an rm) deletes the file, it comes back as it was."""
+    import os
+    import subprocess
+
+    from provisioner.model import Shell
+    from provisioner.steps import packages
+
+    monkeypatch.setattr(packages, "KEEP_DIR", str(tmp_path / "keep"))
+    smtp, other = tmp_path / "smtp", tmp_path / "other"
+    smtp.write_text("auth required pam_listfile.so\n# the admin's own line\n")
+    other.write_text("stays\n")
+    os.chmod(smtp, 0o640)
+    for purge_deletes, name in ((True, "deleted"), (False, "left")):
+        actions = packages.keeping((str(smtp), str(other)),
+                                   (Shell("rm -f {0}", (str(smtp),)) if purge_deletes else Shell("true"),))
+        subprocess.run(["sh", "-ec", "\n".join(a.render() for a in actions)], check=True)
+        assert smtp.read_text() == "auth required pam_listfile.so\n# the admin's own line\n", name
+        assert oct(smtp.stat().st_mode & 0o777) == "0o640" and other.read_text() == "stays\n"
+        assert list((tmp_path / "keep").iterdir()) == []  # nothing left aside
+    assert packages.keeping((), ("x",)) == ("x",)
+
+
+def test_only_a_package_that_takes_the_file_keeps_it():
+    from provisioner.platforms import DEBIAN12, EL7
+    assert DEBIAN12.purge_takes == {"sendmail-base": ("/etc/pam.d/smtp",)}
+    assert EL7.purge_takes == {}  # EL's /etc/pam.d/smtp is the mta alternatives link (steps/pam.py)

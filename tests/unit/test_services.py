@@ -124,3 +124,32 @@ def test_each_service_action_records_the_state_a_rollback_returns_to():
     restart = DEBIAN12.keep_service("saslauthd", "run")
     assert restart.back_running.startswith("systemctl restart saslauthd; ")
     assert DEBIAN12.keep_service("saslauthd", "boot").disable == "update-rc.d saslauthd disable"
+
+
+# ---------------------------------------------------------------- masked units
+
+
+def test_a_masked_unit_is_read_as_masked_and_not_enabled():
+    from provisioner.probes import parse_services
+    services = parse_services("postfix\tmasked\tinactive\t-\nsaslauthd\tmasked\tactive\tS\nx\tmasked-runtime\tactive\t-\n")
+    assert all(s.masked and not s.enabled and s.exists for s in services.values())
+    assert not parse_services("postfix\tenabled\tactive\t-\n")["postfix"].masked
+
+
+@pytest.mark.parametrize("platform", [DEBIAN12, EL7, EL8], ids=lambda p: p.name)
+def test_a_masked_service_is_unmasked_before_it_is_enabled_and_a_rollback_masks_it_again(platform):
+    facts = host("saslauthd\n", postfix=(False, False), platform=platform)
+    facts = facts.replace(services={**facts.services, "postfix": ServiceState("postfix", masked=True)})
+    changes = check(facts, platform)
+    enable = changes[0]
+    assert enable.summary == "unmask and enable postfix at boot"
+    assert [a.describe() for a in enable.actions] == ["systemctl unmask --quiet postfix", "systemctl enable --quiet postfix"]
+    undo = [u for u in enable.actions[0].before]
+    assert [(u.description, u.code) for u in undo] == [("mask postfix again", "systemctl mask --quiet postfix")]
+    assert [c.summary for c in changes[1:]] == ["start postfix"]
+    assert check(apply_effects(facts, changes).replace(extra={PROCESS_PROBE: frozenset({"master", "saslauthd"})}),
+                 platform) == []
+
+
+def test_sysv_has_no_mask():
+    assert EL6.unmask("postfix") == ()

@@ -52,3 +52,23 @@ def test_a_real_run_enables_what_it_installed_whatever_the_distribution_did():
     assert ("services", "enable saslauthd at boot") in summaries
     # ...and it makes exactly the changes the dry run planned.
     assert summaries == [(c.step, c.summary) for c in planned_changes("lab1", VARS, fresh())]
+
+
+def test_the_planning_pass_refuses_before_any_step_applies():
+    """A real run walks the plan first: a later step's refusal stops it before an earlier step's change."""
+    import pytest
+
+    from provisioner.desired import MAIN_CF, MASTER_CF
+    from provisioner.engine.walk import walk_plan
+    from provisioner.model import FileState
+    from provisioner.steps.base import StepError
+
+    converged = recorded_host("debian12-converged.json", VARS)
+    main_cf = converged.file(MAIN_CF)
+    drifted = converged.with_file(dataclasses.replace(main_cf, content=main_cf.content + "smtpd_tls_loglevel = 4\n"))
+    # master.cf and the package's stock copy both gone: the master_cf step refuses the host.
+    broken = drifted.with_file(FileState(MASTER_CF)).with_file(FileState(DEBIAN12.master_cf_stock))
+    with pytest.raises(StepError, match="master.cf is missing and the stock copy"):
+        walk_plan("lab1", VARS, DEBIAN12, StepOptions(), broken)
+    # without the refusal the plan goes through, main.cf first
+    assert [c.step for c in walk_plan("lab1", VARS, DEBIAN12, StepOptions(), drifted)][:1] == ["main_cf"]

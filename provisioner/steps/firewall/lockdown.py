@@ -44,6 +44,15 @@ def control_address(ctx: Context) -> str:
     return str(address)
 
 
+def refuse_foreign_rejects(ctx: Context, state) -> None:
+    """An admin's own rule that shuts a port Postfix serves: the host fails, the rule is never touched."""
+    served = open_ports(ctx.vars)
+    for port, where in state.foreign_rejects:
+        if port in served:
+            raise FirewallError(f"{ctx.host}: port {port} is rejected by {where} (not ours): not touched; "
+                                "Postfix cannot serve it until that rule goes")
+
+
 def open_ports(vars: MailVars) -> frozenset[int]:
     """The mail ports Postfix serves: 25, 587 with submission, 465 with smtps."""
     ports = {25}
@@ -63,6 +72,7 @@ class FirewallLockdown(Step):
     def check(self, ctx: Context) -> list[Change]:
         facts, platform = ctx.facts, ctx.platform
         state = firewall_state(facts)
+        refuse_foreign_rejects(ctx, state)
         verified = facts.file(VERIFIED_MARKER).exists
         changes: list[Change] = []
         backend = mechanism(state)

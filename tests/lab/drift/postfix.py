@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from drift.model import (
-    DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, OUTSIDE,
-    RELOAD, RESTART, RUN_FAILED, TWO_RUNS, VERIFY_FAILED, WRONG_PLAN,
+    DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, OUTSIDE, RELOAD, RESTART,
 )
+
+MASTER_CF_DIST = "/usr/share/postfix/master.cf.dist"  # the stock copy Debian's postfix ships
 
 
 def _awk_block(action: str, name: str = "submission") -> str:
@@ -55,16 +56,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         plan=(("main_cf", f"update {MAIN_CF}: set smtpd_sasl_authenticated_header = no, smtpd_recipient_restrictions "
                           "= permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination"), RELOAD),
         mentions=(("main_cf", "smtpd_recipient_restrictions = permit_sasl_authenticated"),),
-        touches=("main.cf/smtpd_recipient_restrictions", "main.cf/smtpd_sasl_authenticated_header"),
-        known=(WRONG_PLAN,
-               "main_cf.parse() ends an entry at a comment line and attaches the indented lines after it to "
-               "nothing, where Postfix (readlline) attaches them to the entry above the comment "
-               "(smtpd_sasl_authenticated_header = no permit_mynetworks, reject_unauth_destination). So the dry run "
-               "plans only 'set smtpd_recipient_restrictions = ...', edit() puts the new line where the comment "
-               "was and keeps the orphans, which now continue it; the next dry run finds 'set "
-               "smtpd_recipient_restrictions' again. Fix: parse like readlline (comment and blank lines inside a "
-               "logical line are skipped, an indented line continues the last active entry), and drop the "
-               "continuation lines of a replaced commented entry.")),
+        touches=("main.cf/smtpd_recipient_restrictions", "main.cf/smtpd_sasl_authenticated_header")),
     Mutation(
         "main_cf.duplicate_line", "main.cf", "duplicate a line",
         f"line=$(grep '^smtpd_tls_mandatory_protocols = ' {MAIN_CF}) && printf '%s\\n' \"$line\" >> {MAIN_CF}",
@@ -162,28 +154,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         "master_cf.delete", "master.cf", "delete", f"rm {MASTER_CF}", "repair",
         "master.cf is rebuilt from the stock copy Postfix ships (/usr/share/postfix/master.cf.dist) with the "
         "managed entries, and Postfix restarted.",
+        plan=(("master_cf", f"rebuild {MASTER_CF} (missing) from the stock {MASTER_CF_DIST} and enable submission "
+                            "(port 587)"), RESTART),
         mentions=(("master_cf", MASTER_CF),),
-        touches=("master.cf",), destroys=("master.cf service",), solo=True,
-        known=(RUN_FAILED,
-               "MasterCf.check() raises StepError 'cannot enable submission (port 587): /etc/postfix/master.cf is "
-               "missing (postfix is installed without it: reinstall postfix)', in the dry run and in the real run. "
-               "The refusal is clean alone, but it is raised in check(), after the earlier steps of a real run "
-               "have applied (combined with a main.cf drift, main.cf is rewritten and never reloaded: half done). "
-               "Fix: rebuild master.cf from the stock file the postfix package ships (master.cf.dist on Debian, "
-               "the RPM's master.cf on EL via rpm2cpio or /etc/postfix/master.cf.proto) and add the managed "
-               "entries; a restart (not reload) since master needs the file to run.")),
+        touches=("master.cf",), destroys=("master.cf service",), solo=True),
     Mutation(
         "master_cf.truncate", "master.cf", "truncate", f": > {MASTER_CF}", "repair",
         "An empty master.cf is rebuilt like a missing one.",
+        plan=(("master_cf", f"rebuild {MASTER_CF} (without Postfix's services) from the stock {MASTER_CF_DIST} and "
+                            "enable submission (port 587)"), RESTART),
         mentions=(("master_cf", MASTER_CF),),
-        touches=("master.cf",), destroys=("master.cf service",), solo=True,
-        known=(VERIFY_FAILED,
-               "edit_port() on an empty file finds no entry, no stock example and no smtp anchor, so it appends "
-               "the submission entry alone: the plan says only 'enable submission (port 587)', the real run "
-               "writes a master.cf with no smtp, pickup, cleanup, qmgr... and reloads: port 25 closes, verify "
-               "fails, the rollback puts the empty file back and reloads it: Postfix ends with no service at all. "
-               "Fix: treat a master.cf without the stock services (no 'smtp inet', no 'pickup') like a missing "
-               "one and rebuild it from the shipped stock copy.")),
+        touches=("master.cf",), destroys=("master.cf service",), solo=True),
     Mutation(
         "master_cf.delete_entry", "master.cf", "delete a managed entry",
         _awk_block("next"), "repair",
@@ -201,14 +182,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         f"sed -i 's/^submission /#submission /' {MASTER_CF}", "repair",
         "The commented head and its orphaned option lines (which Postfix reads as options of the entry above) "
         "are replaced by the managed entry.",
-        plan=(ENABLE_SUBMISSION, RELOAD), mentions=(ENABLE_SUBMISSION,), touches=("master.cf/587",),
-        known=(TWO_RUNS,
-               "commented_entries() takes only the '#submission inet ...' line as the stock example (its "
-               "continuation lines are not commented), edit_port() replaces that one line by the managed entry and "
-               "keeps the orphaned '  -o ...' lines, which now continue the new entry: every option twice. The "
-               "next dry run plans 'update submission (port 587) in /etc/postfix/master.cf: reorder its options'. "
-               "Fix: when a commented entry head is replaced, also drop the uncommented continuation lines that "
-               "follow it (parse() already attaches them to the previous active entry, like master(8)).")),
+        plan=(ENABLE_SUBMISSION, RELOAD), mentions=(ENABLE_SUBMISSION,), touches=("master.cf/587",)),
     Mutation(
         "master_cf.duplicate_entry", "master.cf", "duplicate an entry",
         f"awk '$1==\"submission\" && /^[^ \\t#]/ {{s=1; print; next}} "

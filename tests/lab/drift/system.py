@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
-    MARKER, Mutation, NEVER, NOT_DETECTED, PLAN_DIFFERS, RELOAD, RESTART_SASLAUTHD, RUN_FAILED, SASLAUTHD,
+    MARKER, Mutation, RELOAD, RESTART_SASLAUTHD, SASLAUTHD,
 )
 
 
@@ -42,21 +42,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         # sendmail-base ships /etc/pam.d/smtp as a conffile: the admin keeps ours (dpkg's default answer).
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold sendmail-bin "
         ">/dev/null 2>&1", "repair",
-        "sendmail (which replaced Postfix) is purged and Postfix installed again and started.",
-        mentions=(("packages", "install postfix"), ("packages", "remove sendmail-bin")),
-        touches=("pkg/postfix", "pkg/sendmail", "postfix/#service", "pam_smtp"), solo=True,
-        known=(PLAN_DIFFERS,
-               "sendmail-base ships /etc/pam.d/smtp as a conffile; installed over ours it takes ownership of the "
-               "file (the admin kept our version at the conffile prompt). The dry run plans 'install postfix', "
-               "'remove sendmail-bin, sendmail-base, sendmail-cf', 'rebuild /etc/aliases.db (missing)' and the "
-               "services; the real run's 'apt-get purge' deletes every conffile of sendmail-base, so after the "
-               "re-read the pam step also makes 'create /etc/pam.d/smtp' and the services step 'restart "
-               "saslauthd': two changes the plan did not list. The admin's extra line in /etc/pam.d/smtp is lost, "
-               "and until the pam step runs, smtp falls back to /etc/pam.d/other (common-auth: any account may "
-               "authenticate). Fix: in Packages, keep the managed files a purged package owns as conffiles "
-               "(dpkg-query -W -f='${Conffiles}' in the facts; copy aside before the purge and back after, so "
-               "nothing is lost and nothing is left to plan), or at least predict their removal in "
-               "predict_remove() so the plan lists the re-creation.")),
+        "sendmail (which replaced Postfix) is purged and Postfix installed again and started; /etc/pam.d/smtp, "
+        "which sendmail-base took as its conffile, is kept across the purge.",
+        mentions=(("packages", "install postfix"), ("packages", "remove sendmail-bin"),
+                  ("packages", "(keeping /etc/pam.d/smtp)")),
+        touches=("pkg/postfix", "pkg/sendmail", "postfix/#service", "pam_smtp"), solo=True),
     Mutation(
         "pkg.half_configured", "packages", "leave a package half-configured",
         "dpkg --unpack /srv/repo/sasl2-bin_*.deb >/dev/null 2>&1", "repair",
@@ -93,24 +83,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         "svc.mask_postfix", "services", "mask",
         f"systemctl mask --quiet postfix && systemctl stop postfix && {_gone('master')}", "repair",
         "Unmasked, enabled at boot and started.",
+        plan=(("services", "unmask and enable postfix at boot"), ("services", "start postfix")),
         mentions=(("services", "postfix at boot"), ("services", "start postfix")),
-        touches=("postfix/#service",), undo="systemctl unmask --quiet postfix", solo=True,
-        known=(RUN_FAILED,
-               "parse_services() counts 'masked' as not enabled, so the plan says 'enable postfix at boot' and "
-               "'start postfix'; the real run's 'systemctl enable --quiet postfix' fails on a masked unit "
-               "('Unit file /etc/systemd/system/postfix.service is masked'), the services step fails and Postfix "
-               "stays down. Fix: report masked as its own state and plan 'unmask and enable postfix at boot' "
-               "(systemctl unmask, then enable).")),
+        touches=("postfix/#service",), undo="systemctl unmask --quiet postfix", solo=True),
     Mutation(
         "svc.mask_saslauthd", "services", "mask", "systemctl mask --quiet saslauthd", "repair",
         "Unmasked and enabled at boot.",
+        plan=(("services", "unmask and enable saslauthd at boot"),),
         mentions=(("services", "saslauthd at boot"),),
-        touches=("saslauthd/#service",), undo="systemctl unmask --quiet saslauthd", solo=True,
-        known=(NEVER,
-               "'masked' is 'not enabled' for parse_services(), and Platform.enable() for Debian's saslauthd is "
-               "'update-rc.d saslauthd enable', which succeeds (rc links) and leaves the mask: every run plans "
-               "'enable saslauthd at boot' again, and saslauthd would not start at boot or on a restart "
-               "notification. Fix: plan an unmask for a masked service before enabling it.")),
+        touches=("saslauthd/#service",), undo="systemctl unmask --quiet saslauthd", solo=True),
     # ------------------------------------------------------------ accounts
     Mutation(
         "acct.user_out_of_group", "accounts", "remove the user from the group", "gpasswd -d mailuser mail_login "
@@ -151,17 +132,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "refuse",
         "Refused: another table's rule is the admin's, never touched; the host fails naming it, before any change.",
         touches=("firewall",), error=r"(?i)port 25.*(drift_block|rule|firewall)",
-        undo="nft delete table inet drift_block", solo=True,
-        known=(NOT_DETECTED,
-               "The firewall probe reads only the tool's own objects (table inet provisioner_lockdown, the "
-               "PROVISIONER_ chains), so the dry run exits 0 while port 25 is shut to everyone. The real run "
-               "then fails only at verify ('verify failed ...: port 25 connect: ...') with the cause unnamed. "
-               "Fix: a read-only probe for other rules rejecting or dropping tcp/25 in an input hook (nft list "
-               "ruleset / iptables -S), and a clear failure naming the table/chain in planning.")),
+        undo="nft delete table inet drift_block", solo=True),
     Mutation(
         "fw.marker_deleted", "firewall", "the verified marker deleted",
         f"rm {MARKER}", "repair",
-        "The host counts as never verified: locked down first, lifted after verify passed, marker written again.",
+        "The host counts as never verified: locked down first (also across reboots until verify passes), lifted "
+        "after verify passed, marker written again.",
         plan=(("firewall_lockdown", "lock down inbound 25, 465, 587 except from {control} (nftables)"),
               ("firewall_lockdown", "keep the lockdown across reboots (provisioner-lockdown.service, loaded before "
                                     "the network and Postfix)"),
