@@ -16,6 +16,25 @@ def parse_forks(value: int | str) -> int:
     return int(text)
 
 
+VERIFY_MODES = ("auto", "always", "never")
+
+
+def parse_verify_mode(value: str | bool, no_verify: bool = False) -> str:
+    """--verify auto|always|never; --no-verify (and False, from older callers) is never."""
+    if value is True:
+        value = "auto"
+    elif value is False:
+        value = "never"
+    text = str(value).strip().lower()
+    if text not in VERIFY_MODES:
+        raise InputError(f"--verify: {shown(value)} is not one of {', '.join(VERIFY_MODES)}")
+    if no_verify:
+        if text == "always":
+            raise InputError("--verify always and --no-verify contradict each other: give one")
+        return "never"
+    return text
+
+
 def check_output_path(path: str | None, option: str) -> None:
     """Refuse an output file that could not be written, by really opening it (then leaving it as it was).
 

@@ -80,6 +80,9 @@ def print_report(console: Console, report: RunReport, show_diff: bool = True, re
             console.print("  [green]no change: the host is as desired[/green]")
         if host.verify is not None:
             print_verify(console, host.verify, failures_only=True, redactor=redactor)
+        elif host.verify_decision is not None and host.verify_decision.verified_at:
+            console.print(f"  [green]verify: {escape(host.verify_decision.reason)}[/green] [dim](--verify always "
+                          "checks again)[/dim]")
         if host.error:
             console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error, redactor) or '')}")
     print_recap(console, report)
@@ -164,8 +167,12 @@ def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
         }
         if host.recovered:
             entry["recovered"] = [_rollback_json(record, redactor) for record in host.recovered]
+        decision = host.verify_decision
+        if decision is not None:
+            entry["verify"] = {"ran": decision.ran, "reason": decision.reason, "verified_at": decision.verified_at}
         if host.verify is not None:
             entry["verify"] = {
+                **entry.get("verify", {"ran": True}),
                 "ok": host.verify.ok,
                 "duration_s": host.verify_duration_s,
                 "checks": [

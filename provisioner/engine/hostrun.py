@@ -18,12 +18,13 @@ import os
 import socket
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from provisioner.credentials import CredentialsError
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.engine.control import Aborted, Interrupted, RunControl
-from provisioner.engine.results import ChangeRecord, HostReport, RollbackRecord, StepRecord
+from provisioner.engine.results import ChangeRecord, HostReport, RollbackRecord, StepRecord, VerifyDecision
+from provisioner.engine.verified import VerifyRecord, decide, parse_record, record_script, state_digest
 from provisioner.engine.walk import Walk, fact_spec
 from provisioner.hostlock import HostLocked, LockError, RollbackOutcome, RunHolder
 from provisioner.inventory import Host
@@ -68,10 +69,13 @@ class HostRun:
     """One host's run. Its state lives here; every decision lives in the steps."""
 
     def __init__(self, host: Host, dry_run: bool, verifying: bool, verifier, log: Callable[[str, str], None],
-                 control: RunControl):
+                 control: RunControl, verify_mode: str = "auto",
+                 verify_scope: Callable[[Host], Mapping[str, Any]] | None = None):
         self.host = host
         self.dry_run = dry_run
-        self.verifying = verifying
+        self.verifying = verifying  # verify is enabled for this host (it may still be skipped: verify_mode auto)
+        self.verify_mode = verify_mode
+        self.verify_scope = verify_scope or (lambda host: {})
         self.verifier = verifier
         self.log = log
         self.control = control
@@ -191,19 +195,15 @@ class HostRun:
                     apply=None if dry_run else apply, record=self._record, observe=self._observe)
         facts, trail = walk.through(STEPS, facts)
 
-        if not dry_run and self.verifying:
-            self.control.check("verify")
-            self.log(host.name, "verifying with a real SMTP client")
-            started_verify = time.monotonic()
-            outcome = self.verifier(host, conn, facts, platform)
-            self.report.verify_duration_s = round(time.monotonic() - started_verify, 3)
-            self.report.verify = outcome
-            if not getattr(outcome, "ok", False):
-                failed = [c for c in outcome.checks if not c.ok]
-                first = failed[0] if failed else None
-                detail = f": port {first.port} {first.name}: {first.detail}" if first else ""
-                lockdown = "" if initially_verified else "; the port-25 lockdown stays in place"
-                raise StepFailed(f"verify failed ({len(failed)} check(s)){lockdown}{detail}")
+        passed_at: str | None = None
+        if not dry_run:
+            decision = decide(self.verify_mode, self.verifying, self.applied,
+                              parse_record(facts.file(VERIFIED_MARKER).content), self._digest(facts, platform.name))
+            self.report.verify_decision = VerifyDecision(decision.run, decision.reason, decision.verified_at)
+            if decision.run:
+                passed_at = self._verify(conn, facts, platform, initially_verified)
+            elif decision.verified_at:
+                self.log(host.name, decision.reason)
 
         walk.through(POST_VERIFY_STEPS, facts, trail)
 
@@ -215,8 +215,46 @@ class HostRun:
                 raise TransportError(
                     f"{exc}; every step was applied, but the commit may not have reached the host: it either kept "
                     "this run or rolls it back on its own (a dry run shows which)") from exc
+        if passed_at is not None:
+            self._record_verify(conn, spec, facts, platform.name, passed_at)
         if self.report.changes:
             self.report.status = "pending" if dry_run else "changed"
+
+    def _digest(self, facts: Facts, platform: str) -> str:
+        return state_digest(facts, platform, self.verify_scope(self.host), ignore_probes=(IN_PROGRESS,))
+
+    def _verify(self, conn: HostConnection, facts: Facts, platform, initially_verified: bool) -> str:
+        """Verify with the real SMTP client; the time it passed, or StepFailed."""
+        self.control.check("verify")
+        self.log(self.host.name, "verifying with a real SMTP client")
+        started_verify = time.monotonic()
+        outcome = self.verifier(self.host, conn, facts, platform)
+        self.report.verify_duration_s = round(time.monotonic() - started_verify, 3)
+        self.report.verify = outcome
+        if not getattr(outcome, "ok", False):
+            failed = [c for c in outcome.checks if not c.ok]
+            first = failed[0] if failed else None
+            detail = f": port {first.port} {first.name}: {first.detail}" if first else ""
+            lockdown = "" if initially_verified else "; the port-25 lockdown stays in place"
+            raise StepFailed(f"verify failed ({len(failed)} check(s)){lockdown}{detail}")
+        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _record_verify(self, conn: HostConnection, spec: FactSpec, facts: Facts, platform: str, at: str) -> None:
+        """Record the passed verify with the digest of the state it passed in (--verify auto reads it).
+
+        A run that changed the host reads its facts again for it: what the
+        steps predicted is not byte for byte what the host holds. The record
+        is written after the commit and is not journaled: it only vouches for
+        the state with its digest, so a state rolled back later no longer
+        matches it. Failing to write it fails nothing: the next run verifies.
+        """
+        try:
+            if self.applied:
+                facts = self._gather(conn, spec)
+            record = VerifyRecord(state=self._digest(facts, platform), at=at, run_id=self.run_id)
+            conn.run_script(record_script(record), what="recording the passed verify", give_up=self._give_up)
+        except (RemoteCommandError, FactError) as exc:
+            self.report.notes.append(f"verify passed but could not be recorded ({exc}): the next run verifies again")
 
     def _record(self, changes: list[Change]) -> None:
         for change in changes:

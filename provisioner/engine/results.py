@@ -26,6 +26,15 @@ class StepRecord:
     outcome: str  # ok | changed | pending | failed | interrupted
 
 
+@dataclass(frozen=True)
+class VerifyDecision:
+    """Whether a real run verified, and why (``--verify auto`` skips a host unchanged since it passed)."""
+
+    ran: bool
+    reason: str
+    verified_at: str | None = None  # the last passed verify, when it was skipped for it
+
+
 @dataclass
 class RollbackRecord:
     """A rollback of this run on the host, by the control node or (``by_host``) by the host's holder."""
@@ -57,6 +66,7 @@ class HostReport:
     platform: str | None = None
     verify: object | None = None  # provisioner.verify.VerifyReport
     verify_duration_s: float | None = None
+    verify_decision: VerifyDecision | None = None  # real runs
     run_id: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     rollback: RollbackRecord | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from provisioner.engine.control import RunControl
 from provisioner.engine.hostrun import HostRun, StepFailed  # noqa: F401 - StepFailed is part of the engine's API
@@ -24,6 +24,7 @@ from provisioner.engine.results import (  # noqa: F401 - the engine's results, f
     RollbackRecord,
     RunReport,
     StepRecord,
+    VerifyDecision,
 )
 from provisioner.inventory import Host
 from provisioner.model import Facts
@@ -38,7 +39,7 @@ ABORT_GRACE = 5.0
 @dataclass(frozen=True)
 class RunOptions:
     dry_run: bool = False
-    verify: bool = True
+    verify: str = "auto"  # auto | always | never (provisioner/engine/verified.py)
     forks: int = 5
 
 
@@ -51,12 +52,13 @@ def run(
     verifier: Verifier | None = None,
     log: Callable[[str, str], None] = lambda host, message: None,
     control: RunControl | None = None,
+    verify_scope: Callable[[Host], Mapping[str, Any]] | None = None,
 ) -> RunReport:
     """Provision (or plan) every host in parallel; one host's failure never stops the others."""
     control = control or RunControl()
     runs = [
-        HostRun(host, options.dry_run, options.verify and host.vars.verify and verifier is not None, verifier, log,
-                control)
+        HostRun(host, options.dry_run, options.verify != "never" and host.vars.verify and verifier is not None,
+                verifier, log, control, verify_mode=options.verify, verify_scope=verify_scope)
         for host in hosts
     ]
     slots = threading.BoundedSemaphore(max(1, options.forks))
