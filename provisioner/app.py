@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from provisioner import credentials, inventory, report
-from provisioner.arguments import check_output_path, parse_forks, parse_verify_mode
+from provisioner.arguments import check_output_path, parse_forks, parse_max_fail, parse_serial, parse_verify_mode
 from provisioner.probes.recorded import facts_to_dict
 from provisioner.inventory import Host
 from provisioner.redaction import Redactor
@@ -18,7 +18,8 @@ from provisioner.platforms import Platform
 from provisioner.probes import FactError, gather_with_raw
 from provisioner.steps.base import StepError
 from provisioner.engine.control import RunControl
-from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, RunOptions, run
+from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, Event, RunOptions, run
+from provisioner.progress import progress_for
 from provisioner.engine.walk import fact_spec
 from provisioner.steps import ALL_STEPS
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
@@ -137,11 +138,16 @@ def provision(
     forks: int | str = 5,
     show_diff: bool = True,
     no_verify: bool = False,
+    serial: str | None = None,
+    max_fail: str | None = None,
+    live: bool = True,
 ) -> int:
     console = report.make_console()
     try:
         mode = parse_verify_mode(verify, no_verify)
         forks = parse_forks(forks)
+        batch = parse_serial(serial)
+        allowance = parse_max_fail(max_fail)
         check_output_path(json_path, "--json")
         selected = _select(inventory_path, hosts, group, all_hosts)
         targets = []
@@ -152,11 +158,12 @@ def provision(
         report.print_error(console, str(exc))
         return EXIT_FAILED
     redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
-    log = report.progress_logger(console)
     control = RunControl()
-    with interrupts(control, lambda message: log("provisioner", message)):
-        result = run(selected, RunOptions(dry_run=dry_run, verify=mode, forks=forks), verifier=_verifier, log=log,
-                     control=control, verify_scope=verify_scope({t.host: t for t in targets}))
+    options = RunOptions(dry_run=dry_run, verify=mode, forks=forks, serial=batch, max_fail=allowance)
+    with progress_for(console, live) as progress:
+        with interrupts(control, lambda message: progress(Event("provisioner", "message", message))):
+            result = run(selected, options, verifier=_verifier, events=progress, control=control,
+                         verify_scope=verify_scope({t.host: t for t in targets}))
     report.print_report(console, result, show_diff=show_diff, redactor=redactor)
     if json_path:
         try:
