@@ -155,7 +155,7 @@ def print_slowest(console: Console, report: RunReport) -> None:
     if not rows or rows[0][2] <= 0:
         return
     several = len(report.hosts) > 1
-    table = Table(title="slowest steps" + (" across hosts" if several else ""), title_justify="left",
+    table = Table(title="slowest steps", title_justify="left",
                   show_edge=False, pad_edge=False)
     if several:
         table.add_column("host")
