@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from provisioner import credentials, inventory, report
-from provisioner.arguments import check_output_path, parse_forks
+from provisioner.arguments import check_output_path, parse_forks, parse_max_fail, parse_serial, parse_verify_mode
 from provisioner.probes.recorded import facts_to_dict
 from provisioner.inventory import Host
 from provisioner.redaction import Redactor
@@ -18,7 +18,8 @@ from provisioner.platforms import Platform
 from provisioner.probes import FactError, gather_with_raw
 from provisioner.steps.base import StepError
 from provisioner.engine.control import RunControl
-from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, RunOptions, run
+from provisioner.engine.runner import EXIT_FAILED, EXIT_OK, Event, RunOptions, run
+from provisioner.progress import progress_for
 from provisioner.engine.walk import fact_spec
 from provisioner.steps import ALL_STEPS
 from provisioner.transport import HostConnection, RemoteCommandError, TransportError
@@ -104,6 +105,24 @@ def _verifier(host: Host, conn: HostConnection, facts: Facts, platform: Platform
         raise StepError(str(exc)) from exc
 
 
+def verify_scope(targets: dict[str, VerifyTarget]):
+    """What verify checks on a host, for the digest of --verify auto: never a password."""
+
+    def scope(host: Host) -> dict:
+        target = targets.get(host.name)
+        return {
+            "address": host.address,
+            "ports": list(verify_ports(host)),
+            "myhostname": host.vars.myhostname,
+            "foreign_recipient": host.vars.verify_foreign_recipient,
+            "local_delivery": host.vars.verify_local_delivery,
+            "user": target.member.user if target and target.member else None,
+            "outsider_user": target.outsider.user if target and target.outsider else None,
+        }
+
+    return scope
+
+
 def _passwords(targets) -> list[str | None]:
     return [c.password for t in targets for c in (t.member, t.outsider) if c is not None]
 
@@ -115,28 +134,36 @@ def provision(
     all_hosts: bool = False,
     dry_run: bool = False,
     json_path: str | None = None,
-    verify: bool = True,
+    verify: str | bool = "auto",
     forks: int | str = 5,
     show_diff: bool = True,
+    no_verify: bool = False,
+    serial: str | None = None,
+    max_fail: str | None = None,
+    live: bool = True,
 ) -> int:
     console = report.make_console()
     try:
+        mode = parse_verify_mode(verify, no_verify)
         forks = parse_forks(forks)
+        batch = parse_serial(serial)
+        allowance = parse_max_fail(max_fail)
         check_output_path(json_path, "--json")
         selected = _select(inventory_path, hosts, group, all_hosts)
         targets = []
-        if verify and not dry_run:
+        if mode != "never" and not dry_run:
             # Before any host is touched: a run that cannot verify cannot lift the lockdown.
             targets = [verify_target(host, None) for host in selected if host.vars.verify]
     except InputError as exc:
         report.print_error(console, str(exc))
         return EXIT_FAILED
     redactor = Redactor.for_vars((host.vars for host in selected), _passwords(targets))
-    log = report.progress_logger(console)
     control = RunControl()
-    with interrupts(control, lambda message: log("provisioner", message)):
-        result = run(selected, RunOptions(dry_run=dry_run, verify=verify, forks=forks), verifier=_verifier, log=log,
-                     control=control)
+    options = RunOptions(dry_run=dry_run, verify=mode, forks=forks, serial=batch, max_fail=allowance)
+    with progress_for(console, live) as progress:
+        with interrupts(control, lambda message: progress(Event("provisioner", "message", message))):
+            result = run(selected, options, verifier=_verifier, events=progress, control=control,
+                         verify_scope=verify_scope({t.host: t for t in targets}))
     report.print_report(console, result, show_diff=show_diff, redactor=redactor)
     if json_path:
         try:

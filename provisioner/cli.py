@@ -30,16 +30,22 @@ def _exit(code: int) -> None:
         "all": "provision every host of the inventory",
         "dry_run": "plan only: show every change with diffs, change nothing (exit 2 if anything is pending)",
         "json": "also write the report as JSON to this path",
-        "verify": "run the SMTP verification at the end (default on; --no-verify keeps the port-25 lockdown)",
-        "forks": "hosts handled in parallel (default 5)",
+        "verify": "auto (default): verify when the run changed the host or it has no passed verify for its state; "
+                  "always; never (keeps the port-25 lockdown on a host never verified)",
+        "no_verify": "the same as --verify never",
+        "forks": "hosts handled in parallel (default 64)",
+        "serial": "rolling update: N hosts, or N% of them, per batch (a real run on several hosts: 25% by default)",
+        "max_fail": "hosts that may fail before later batches are not started (default 0 with batches)",
+        "live": "the live view of every host on a terminal (default on; --no-live prints plain lines)",
         "diff": "show file diffs (default on)",
     },
 )
 def provision(c, inventory=DEFAULT_INVENTORY, host=None, group=None, all=False, dry_run=False, json=None,
-              verify=True, forks="5", diff=True):
+              verify="auto", forks="64", diff=True, no_verify=False, serial=None, max_fail=None, live=True):
     """Provision hosts into a Postfix server with SMTP-AUTH and STARTTLS (or plan it with --dry-run)."""
     # forks stays text here: app checks it and prints one error line (invoke's int() would raise).
-    _exit(app.provision(inventory, host or [], group, all, dry_run, json, verify, forks, diff))
+    _exit(app.provision(inventory, host or [], group, all, dry_run, json, verify, forks, diff, no_verify=no_verify,
+                        serial=serial, max_fail=max_fail, live=live))
 
 
 @task(name="verify", iterable=["host"], help={"inventory": "inventory YAML", "host": "host to verify (repeatable)",

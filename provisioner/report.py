@@ -11,16 +11,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from provisioner.engine.runner import HostReport, RunReport
+from provisioner.progress import STATUS_STYLE
 from provisioner.redaction import DEFAULT, Redactor
 
-STATUS_STYLE = {
-    "ok": "green",
-    "changed": "yellow",
-    "pending": "cyan",
-    "failed": "bold red",
-    "unreachable": "bold magenta",
-    "interrupted": "bold yellow",
-}
+SLOWEST = 5  # rows of the "slowest steps" tables, per host and across hosts
 ROLLBACK_WORDS = {"rolled-back": "done", "rollback-failed": "FAILED", "by-host": "by the host", "unknown": "unknown"}
 
 
@@ -41,13 +35,6 @@ def one_line(text: str) -> str:
 def make_console(stderr: bool = False) -> Console:
     # No emoji codes: ":name:" in a host name or a path is printed as written.
     return Console(stderr=stderr, highlight=False, emoji=False)
-
-
-def progress_logger(console: Console):
-    def log(host: str, message: str) -> None:
-        console.print(f"[dim]{escape(host)}: {escape(message)}[/dim]")
-
-    return log
 
 
 def print_error(console: Console, message: str, redactor: Redactor = DEFAULT) -> None:
@@ -80,6 +67,9 @@ def print_report(console: Console, report: RunReport, show_diff: bool = True, re
             console.print("  [green]no change: the host is as desired[/green]")
         if host.verify is not None:
             print_verify(console, host.verify, failures_only=True, redactor=redactor)
+        elif host.verify_decision is not None and host.verify_decision.verified_at:
+            console.print(f"  [green]verify: {escape(host.verify_decision.reason)}[/green] [dim](--verify always "
+                          "checks again)[/dim]")
         if host.error:
             console.print(f"  [bold red]error:[/bold red] {escape(redact(host.error, redactor) or '')}")
     print_recap(console, report)
@@ -121,6 +111,9 @@ def print_recap(console: Console, report: RunReport) -> None:
     table.add_column("changed" if not report.dry_run else "pending", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("unreachable", justify="right")
+    not_run = any(host.status == "not-run" for host in report.hosts.values())
+    if not_run:
+        table.add_column("not run", justify="right")
     if not report.dry_run:
         table.add_column("rollback")
     table.add_column("round trips", justify="right")
@@ -135,10 +128,52 @@ def print_recap(console: Console, report: RunReport) -> None:
             "1" if host.status in ("failed", "interrupted") else "0",
             "1" if host.status == "unreachable" else "0",
         ]
+        if not_run:
+            row.append("1" if host.status == "not-run" else "0")
         if not report.dry_run:
             row.append(rollback_word(host))
         table.add_row(*row, str(host.round_trips), f"{host.duration_s:.1f}s")
     console.print(table)
+    print_slowest(console, report)
+    if report.halted:
+        console.print(f"[bold red]rolling update stopped:[/bold red] {escape(report.halted)}")
+
+
+def timings(host: HostReport) -> list[tuple[str, float]]:
+    """Where a host's time went: each step (check and apply) and each phase outside the steps."""
+    return [*((s.name, s.duration_s) for s in host.steps), *host.phases.items()]
+
+
+def slowest(report: RunReport, limit: int = SLOWEST) -> list[tuple[str, str, float]]:
+    """The slowest (host, step or phase, seconds) across hosts, as Ansible's profile_tasks lists tasks."""
+    rows = [(name, what, seconds) for name, host in report.hosts.items() for what, seconds in timings(host)]
+    return sorted(rows, key=lambda row: -row[2])[:limit]
+
+
+def print_slowest(console: Console, report: RunReport) -> None:
+    rows = slowest(report)
+    if not rows or rows[0][2] <= 0:
+        return
+    several = len(report.hosts) > 1
+    table = Table(title="slowest steps", title_justify="left",
+                  show_edge=False, pad_edge=False)
+    if several:
+        table.add_column("host")
+    table.add_column("step")
+    table.add_column("time", justify="right")
+    for name, what, seconds in rows:
+        table.add_row(*([escape(name)] if several else []), escape(what), f"{seconds:.2f}s")
+    console.print(table)
+    if several:
+        # Per host: its slowest step, and how much of its time it took.
+        per_host = []
+        for name, host in report.hosts.items():
+            spent = timings(host)
+            if spent and host.duration_s > 0:
+                what, seconds = max(spent, key=lambda item: item[1])
+                per_host.append(f"{escape(name)} {escape(what)} {seconds:.1f}s of {host.duration_s:.1f}s")
+        if per_host:
+            console.print("[dim]slowest per host: " + "; ".join(per_host) + "[/dim]", soft_wrap=True)
 
 
 def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
@@ -159,13 +194,20 @@ def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
                 {"step": s.name, "duration_s": s.duration_s, "changes": s.changes, "outcome": s.outcome}
                 for s in host.steps
             ],
+            "phases": dict(host.phases),
             "rollback": _rollback_json(host.rollback, redactor),
             "notes": [redact(note, redactor) for note in host.notes],
         }
+        if host.batch:
+            entry["batch"] = host.batch
         if host.recovered:
             entry["recovered"] = [_rollback_json(record, redactor) for record in host.recovered]
+        decision = host.verify_decision
+        if decision is not None:
+            entry["verify"] = {"ran": decision.ran, "reason": decision.reason, "verified_at": decision.verified_at}
         if host.verify is not None:
             entry["verify"] = {
+                **entry.get("verify", {"ran": True}),
                 "ok": host.verify.ok,
                 "duration_s": host.verify_duration_s,
                 "checks": [
@@ -175,6 +217,9 @@ def to_json(report: RunReport, redactor: Redactor = DEFAULT) -> dict:
             }
         hosts[name] = entry
     return {"dry_run": report.dry_run, "exit_code": report.exit_code, "interrupted": report.interrupted,
+            "rolling": {"serial": report.serial, "max_fail": report.max_fail, "halted": report.halted}
+            if report.serial else None,
+            "slowest": [{"host": name, "step": what, "duration_s": seconds} for name, what, seconds in slowest(report)],
             "hosts": hosts}
 
 

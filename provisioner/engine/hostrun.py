@@ -17,13 +17,15 @@ import getpass
 import os
 import socket
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from provisioner.credentials import CredentialsError
 from provisioner.desired import VERIFIED_MARKER
 from provisioner.engine.control import Aborted, Interrupted, RunControl
-from provisioner.engine.results import ChangeRecord, HostReport, RollbackRecord, StepRecord
+from provisioner.engine.results import ChangeRecord, Event, HostReport, RollbackRecord, StepRecord, VerifyDecision
+from provisioner.engine.verified import VerifyRecord, decide, parse_record, record_script, state_digest
 from provisioner.engine.walk import Walk, fact_spec
 from provisioner.hostlock import HostLocked, LockError, RollbackOutcome, RunHolder
 from provisioner.inventory import Host
@@ -73,13 +75,16 @@ def _rollback_record(outcome: RollbackOutcome) -> RollbackRecord:
 class HostRun:
     """One host's run. Its state lives here; every decision lives in the steps."""
 
-    def __init__(self, host: Host, dry_run: bool, verifying: bool, verifier, log: Callable[[str, str], None],
-                 control: RunControl):
+    def __init__(self, host: Host, dry_run: bool, verifying: bool, verifier, events: Callable[[Event], None],
+                 control: RunControl, verify_mode: str = "auto",
+                 verify_scope: Callable[[Host], Mapping[str, Any]] | None = None):
         self.host = host
         self.dry_run = dry_run
-        self.verifying = verifying
+        self.verifying = verifying  # verify is enabled for this host (it may still be skipped: verify_mode auto)
+        self.verify_mode = verify_mode
+        self.verify_scope = verify_scope or (lambda host: {})
         self.verifier = verifier
-        self.log = log
+        self.events = events
         self.control = control
         self.report = HostReport(name=host.name)
         self.run_id = None if dry_run else new_run_id()
@@ -89,18 +94,58 @@ class HostRun:
 
     # ------------------------------------------------------------ the run
 
+    # ------------------------------------------------------------ events
+
+    def say(self, message: str) -> None:
+        self.events(Event(self.host.name, "message", message))
+
+    def doing(self, what: str) -> None:
+        self.events(Event(self.host.name, "activity", what))
+
+    @contextmanager
+    def phase(self, name: str):
+        """Time a part of the run that is not a step (connect, facts, verify...), and say it is under way."""
+        self.doing(name)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.report.phases[name] = round(self.report.phases.get(name, 0.0) + time.monotonic() - started, 3)
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.events(Event(self.host.name, "finished", status=self.report.status, batch=self.report.batch))
+
+    def not_run(self, why: str) -> None:
+        """A later batch of a rolling update that does not start."""
+        self.report.status, self.report.error = "not-run", f"not started: {why}"
+        self._finish()
+
+    def abandon(self, reason: str | None) -> None:
+        """Stop waiting on a host still busy after an abort (its holder rolls the run back on its own)."""
+        self.report.status = "interrupted"
+        self.report.error = (f"aborted by a second {reason} while the host was still busy"
+                             + ("; the host rolls this run back on its own" if self.applied else ""))
+        if self.applied:
+            self.report.rollback = RollbackRecord("by-host")
+        self._finish()
+
+    # ------------------------------------------------------------ the run
+
     def run(self) -> HostReport:
         started = time.monotonic()
         try:
             self.control.check("this host")
         except Interrupted as exc:
             self.report.status, self.report.error = "interrupted", f"not started: {exc}"
-            self.finished = True
+            self._finish()
             return self.report
+        self.events(Event(self.host.name, "started", batch=self.report.batch))
         conn = HostConnection(self.host)
         self.conn = conn
         try:
-            conn.open()
+            with self.phase("connect"):
+                conn.open()
         except TransportError as exc:
             self.report.status, self.report.error = "unreachable", str(exc)
             self._done(conn, started)
@@ -124,12 +169,13 @@ class HostRun:
         return self.report
 
     def _done(self, conn: HostConnection, started: float) -> None:
-        if self.holder is not None:
-            self.holder.close()
-        self.report.round_trips = conn.round_trips
-        conn.close()
+        with self.phase("close"):
+            if self.holder is not None:
+                self.holder.close()
+            self.report.round_trips = conn.round_trips
+            conn.close()
         self.report.duration_s = round(time.monotonic() - started, 3)
-        self.finished = True
+        self._finish()
 
     def _fail(self, status: str, error: str, conn: HostConnection | None = None, by_host: bool = False) -> None:
         self.report.status, self.report.error = status, error
@@ -146,11 +192,12 @@ class HostRun:
 
     def _roll_back(self, conn: HostConnection | None) -> RollbackRecord:
         assert self.holder is not None
-        self.log(self.host.name, "rolling back this run")
+        self.say("rolling back this run")
         try:
             if conn is not None:
                 conn.round_trips += 1
-            return _rollback_record(self.holder.rollback(max(self.host.command_timeout, HOLDER_TIMEOUT)))
+            with self.phase("rollback"):
+                return _rollback_record(self.holder.rollback(max(self.host.command_timeout, HOLDER_TIMEOUT)))
         except (TransportError, Aborted):
             return RollbackRecord("by-host")
 
@@ -158,8 +205,9 @@ class HostRun:
         return self.control.give_up() or (self.holder.give_up() if self.holder is not None else None)
 
     def _gather(self, conn: HostConnection, spec: FactSpec) -> Facts:
-        return gather(lambda script: conn.run_script(script, what="fact gathering", give_up=self._give_up).stdout,
-                      spec)
+        with self.phase("facts"):
+            return gather(lambda script: conn.run_script(script, what="fact gathering", give_up=self._give_up).stdout,
+                          spec)
 
     def _run(self, conn: HostConnection) -> None:
         host, dry_run = self.host, self.dry_run
@@ -171,7 +219,8 @@ class HostRun:
             self.holder.start()
         facts = self._gather(conn, spec)
         if self.holder is not None:
-            self.holder.wait_acquired(max(self.host.command_timeout, HOLDER_TIMEOUT))
+            with self.phase("lock"):
+                self.holder.wait_acquired(max(self.host.command_timeout, HOLDER_TIMEOUT))
             self.report.run_id = self.run_id
             if self.holder.recovered:
                 self.report.recovered = [_rollback_record(o) for o in self.holder.recovered]
@@ -193,35 +242,73 @@ class HostRun:
             return apply_effects(before, changes)
 
         walk = Walk(host.name, host.vars, platform, StepOptions(verify=self.verifying), dry_run,
-                    apply=None if dry_run else apply, record=self._record, observe=self._observe)
+                    apply=None if dry_run else apply, record=self._record, observe=self._observe,
+                    enter=lambda step: self.doing(step.name))
         facts, trail = walk.through(STEPS, facts)
 
-        if not dry_run and self.verifying:
-            self.control.check("verify")
-            self.log(host.name, "verifying with a real SMTP client")
-            started_verify = time.monotonic()
-            outcome = self.verifier(host, conn, facts, platform)
-            self.report.verify_duration_s = round(time.monotonic() - started_verify, 3)
-            self.report.verify = outcome
-            if not getattr(outcome, "ok", False):
-                failed = [c for c in outcome.checks if not c.ok]
-                first = failed[0] if failed else None
-                detail = f": port {first.port} {first.name}: {first.detail}" if first else ""
-                lockdown = "" if initially_verified else "; the port-25 lockdown stays in place"
-                raise StepFailed(f"verify failed ({len(failed)} check(s)){lockdown}{detail}")
+        passed_at: str | None = None
+        if not dry_run:
+            decision = decide(self.verify_mode, self.verifying, self.applied,
+                              parse_record(facts.file(VERIFIED_MARKER).content), self._digest(facts, platform.name))
+            self.report.verify_decision = VerifyDecision(decision.run, decision.reason, decision.verified_at)
+            if decision.run:
+                passed_at = self._verify(conn, facts, platform, initially_verified)
+            elif decision.verified_at:
+                self.say(decision.reason)
 
         walk.through(POST_VERIFY_STEPS, facts, trail)
 
         if self.applied and self.holder is not None:
             try:
                 conn.round_trips += 1
-                self.holder.commit(max(self.host.command_timeout, HOLDER_TIMEOUT))
+                with self.phase("commit"):
+                    self.holder.commit(max(self.host.command_timeout, HOLDER_TIMEOUT))
             except TransportError as exc:
                 raise TransportError(
                     f"{exc}; every step was applied, but the commit may not have reached the host: it either kept "
                     "this run or rolls it back on its own (a dry run shows which)") from exc
+        if passed_at is not None:
+            self._record_verify(conn, spec, facts, platform.name, passed_at)
         if self.report.changes:
             self.report.status = "pending" if dry_run else "changed"
+
+    def _digest(self, facts: Facts, platform: str) -> str:
+        return state_digest(facts, platform, self.verify_scope(self.host), ignore_probes=(IN_PROGRESS,))
+
+    def _verify(self, conn: HostConnection, facts: Facts, platform, initially_verified: bool) -> str:
+        """Verify with the real SMTP client; the time it passed, or StepFailed."""
+        self.control.check("verify")
+        self.say("verifying with a real SMTP client")
+        started_verify = time.monotonic()
+        with self.phase("verify"):
+            outcome = self.verifier(self.host, conn, facts, platform)
+        self.report.verify_duration_s = round(time.monotonic() - started_verify, 3)
+        self.report.verify = outcome
+        if not getattr(outcome, "ok", False):
+            failed = [c for c in outcome.checks if not c.ok]
+            first = failed[0] if failed else None
+            detail = f": port {first.port} {first.name}: {first.detail}" if first else ""
+            lockdown = "" if initially_verified else "; the port-25 lockdown stays in place"
+            raise StepFailed(f"verify failed ({len(failed)} check(s)){lockdown}{detail}")
+        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _record_verify(self, conn: HostConnection, spec: FactSpec, facts: Facts, platform: str, at: str) -> None:
+        """Record the passed verify with the digest of the state it passed in (--verify auto reads it).
+
+        A run that changed the host reads its facts again for it: what the
+        steps predicted is not byte for byte what the host holds. The record
+        is written after the commit and is not journaled: it only vouches for
+        the state with its digest, so a state rolled back later no longer
+        matches it. Failing to write it fails nothing: the next run verifies.
+        """
+        try:
+            if self.applied:
+                facts = self._gather(conn, spec)
+            record = VerifyRecord(state=self._digest(facts, platform), at=at, run_id=self.run_id)
+            with self.phase("record"):
+                conn.run_script(record_script(record), what="recording the passed verify", give_up=self._give_up)
+        except (RemoteCommandError, FactError) as exc:
+            self.report.notes.append(f"verify passed but could not be recorded ({exc}): the next run verifies again")
 
     def _record(self, changes: list[Change]) -> None:
         for change in changes:
@@ -236,7 +323,7 @@ class HostRun:
         if not body:
             return  # changes that only say something (e.g. "keep the lockdown: verify was skipped")
         assert self.run_id is not None
-        self.log(self.host.name, f"applying {step.name}")
+        self.say(f"applying {step.name}")
         self.applied = True
         try:
             conn.run_script(step_script(self.run_id, body), what=f"step {step.name}", give_up=self._give_up)

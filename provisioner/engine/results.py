@@ -4,9 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-EXIT_OK, EXIT_FAILED, EXIT_PENDING, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_PENDING, EXIT_HALTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-STATUSES = ("ok", "changed", "pending", "failed", "unreachable", "interrupted")
+# not-run: a later batch of a rolling update that did not start, because earlier batches failed (--max-fail).
+STATUSES = ("ok", "changed", "pending", "failed", "unreachable", "interrupted", "not-run")
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the engine tells the report while hosts run (the report decides how to show it).
+
+    ``kind``: ``queued`` (the run knows the host), ``started``, ``activity``
+    (``text`` names the step or phase it is in), ``message`` (a line worth
+    printing), ``finished`` (``status`` is the host's).
+    """
+
+    host: str
+    kind: str
+    text: str = ""
+    status: str | None = None
+    batch: int = 0  # 1-based, in a rolling update; 0 otherwise
 
 
 @dataclass(frozen=True)
@@ -24,6 +41,15 @@ class StepRecord:
     duration_s: float
     changes: int
     outcome: str  # ok | changed | pending | failed | interrupted
+
+
+@dataclass(frozen=True)
+class VerifyDecision:
+    """Whether a real run verified, and why (``--verify auto`` skips a host unchanged since it passed)."""
+
+    ran: bool
+    reason: str
+    verified_at: str | None = None  # the last passed verify, when it was skipped for it
 
 
 @dataclass
@@ -57,12 +83,16 @@ class HostReport:
     platform: str | None = None
     verify: object | None = None  # provisioner.verify.VerifyReport
     verify_duration_s: float | None = None
+    verify_decision: VerifyDecision | None = None  # real runs
     run_id: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     rollback: RollbackRecord | None = None
     # Runs left open by a host that went down, rolled back before this run started.
     recovered: list[RollbackRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Seconds spent outside the steps: connect, facts, lock, verify, record, commit, rollback.
+    phases: dict[str, float] = field(default_factory=dict)
+    batch: int = 0  # its batch in a rolling update (1-based); 0 when every host ran at once
 
 
 @dataclass
@@ -70,11 +100,16 @@ class RunReport:
     dry_run: bool
     hosts: dict[str, HostReport]
     interrupted: str | None = None  # the signal that interrupted the run
+    halted: str | None = None  # why later batches of a rolling update did not start
+    serial: str | None = None  # the batch size of a rolling update ("25%", "1")
+    max_fail: int | None = None
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.halted:
+            return EXIT_HALTED
         if any(h.status in ("failed", "unreachable", "interrupted") for h in self.hosts.values()):
             return EXIT_FAILED
         if self.dry_run and any(h.status == "pending" for h in self.hosts.values()):

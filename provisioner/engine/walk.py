@@ -54,10 +54,12 @@ class Walk:
     apply: Applier | None = None
     record: Callable[[list[Change]], None] = lambda changes: None
     observe: Observer = lambda step, changes, seconds, outcome: None
+    enter: Callable[[Step], None] = lambda step: None  # told before each step's check
 
     def through(self, steps: list[Step], facts: Facts, trail: Trail = Trail()) -> tuple[Facts, Trail]:
         """Check each step against the facts, carry the facts forward; the facts and trail after the last."""
         for step in steps:
+            self.enter(step)
             started = time.monotonic()
             changes: list[Change] = []
             try:

@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # One run: facts, steps, apply, verify, rollback.
     ("engine", ("provisioner.engine",)),
     # The operations behind the commands, and their rendering.
-    ("app", ("provisioner.app", "provisioner.report", "provisioner.arguments")),
+    ("app", ("provisioner.app", "provisioner.report", "provisioner.progress", "provisioner.arguments")),
     # The command line.
     ("cli", ("provisioner.cli",)),
 ]

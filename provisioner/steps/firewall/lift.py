@@ -65,12 +65,12 @@ class FirewallLift(Step):
         actions += persist.removal(facts, platform)
         if not verified:
             actions.append(Command(("install", "-d", "-m", "755", STATE_DIR)))
-            actions.append(WriteFile(VERIFIED_MARKER, MARKER_CONTENT, mode="644"))
+            actions.append(WriteFile(VERIFIED_MARKER, MARKER_CONTENT, mode="600"))
         summary = "lift the port 25/465/587 lockdown (verify passed)" if present else "record that verify passed"
 
         def effect(f: Facts) -> Facts:
             f = persist.removed(with_state(f, firewall_state(f).unlocked()))
-            return f.with_file(FileState(VERIFIED_MARKER, exists=True, content=MARKER_CONTENT, mode="644",
+            return f.with_file(FileState(VERIFIED_MARKER, exists=True, content=MARKER_CONTENT, mode="600",
                                          owner="root", group="root"))
 
         return [Change(step=self.name, summary=summary, actions=tuple(actions), effect=effect)]
