@@ -57,7 +57,7 @@ test-faults: bootstrap
 RUNS ?= 5
 bench: bootstrap
 	@$(VENV)/bin/python -c 'import ansible, pyinfra' >/dev/null 2>&1 || $(VENV)/bin/pip install -e '.[test,bench]'
-	$(VENV)/bin/invoke bench --runs $(RUNS)
+	BENCH_COMMAND="make bench HOSTS=$(HOSTS) RUNS=$(RUNS)" $(VENV)/bin/invoke bench --runs $(RUNS) --hosts $(HOSTS)
 
 lab-up: bootstrap
 	$(VENV)/bin/invoke lab.up --hosts $(HOSTS)
