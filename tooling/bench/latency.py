@@ -18,9 +18,9 @@ import yaml
 from provisioner.inventory import Host
 from provisioner.platforms import DEBIAN12
 from tooling.bench.hostside import ssh
-from tooling.bench.measure import Stats, rotate, run_tool
+from tooling.bench.measure import timed_rounds
 from tooling.bench.peer_state import peer_desired
-from tooling.bench.peers import BenchError, Tool, make_tools, write_peer_files
+from tooling.bench.peers import BenchError, make_tools, write_peer_files
 from tooling.bench.relay import SSH_RELAY_PORT, Relay, lab_routes, relay_address, relay_known_hosts_line
 from tooling.bench.show import BenchView
 from tooling.lab.naming import index_of_name
@@ -49,22 +49,6 @@ def _known_hosts_line(host: Host) -> str:
     raise BenchError(f"{host.known_hosts} has no key for {host.address}")
 
 
-def _rounds(view: BenchView, tools: list[Tool], job: str, runs: int, title: str) -> dict[str, Stats]:
-    stats = {tool.key: Stats() for tool in tools}
-    for round_ in range(runs + 1):  # round 0: untimed warm-up
-        for tool in rotate(tools, round_):
-            outcome = run_tool(tool, job)
-            if outcome.code != 0 or outcome.changes != 0:
-                raise BenchError(f"{title}: {tool.label} exited {outcome.code} with {outcome.changes} changes:\n"
-                                 + outcome.output[-3000:])
-            if round_:
-                stats[tool.key].add(outcome)
-        if round_:
-            view.note(f"{title} round {round_}: " + ", ".join(
-                f"{t.label} {stats[t.key].times[-1]:.2f}s" for t in tools))
-    return stats
-
-
 def run_latency(view: BenchView, lab_inventory: Path, host: Host, gen: Path, runs: int,
                 verify_ports: tuple[int, ...]) -> dict[str, Any]:
     """Drift check and real rerun of a converged host through the relay, RUNS rounds each."""
@@ -86,8 +70,8 @@ def run_latency(view: BenchView, lab_inventory: Path, host: Host, gen: Path, run
         probe = ssh(relay_host, "true", timeout=60)
         if probe.returncode != 0:
             raise BenchError(f"ssh through the relay failed: {probe.stderr.strip()}")
-        check = _rounds(view, tools, "check", runs, "drift check at 50 ms RTT")
-        rerun = _rounds(view, tools, "apply", runs, "real rerun at 50 ms RTT")
+        check = timed_rounds(view, tools, "check", runs, "drift check at 50 ms RTT")
+        rerun = timed_rounds(view, tools, "apply", runs, "real rerun at 50 ms RTT")
     rows = {}
     for job, stats in (("drift_check", check), ("rerun", rerun)):
         rows[job] = {key: s.row() for key, s in stats.items()}

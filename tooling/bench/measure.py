@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tooling.bench.show import BenchView
+
 from tooling.bench.peers import (
     PYINFRA_COUNTS,
     REPO_ROOT,
+    BenchError,
     Tool,
     ansible_changes,
     provisioner_changes,
@@ -180,3 +183,30 @@ def rotate(tools: list[Tool], round_: int) -> list[Tool]:
     """Each round starts with a different tool, so that no tool always runs first."""
     shift = round_ % len(tools)
     return tools[shift:] + tools[:shift]
+
+
+def fail(tool: Tool, what: str, outcome: Outcome) -> BenchError:
+    return BenchError(f"{tool.label}: {what}: exit {outcome.code}, changes {outcome.changes}\n"
+                      + outcome.output[-3000:])
+
+
+def timed_rounds(view: BenchView, tools: list[Tool], job: str, runs: int, title: str,
+                 before=None, after=None, warm_up: bool = True) -> dict[str, Stats]:
+    """``runs`` interleaved rounds (after one untimed warm-up round unless the caller had one);
+    each run must succeed as ``after`` says."""
+    stats = {tool.key: Stats() for tool in tools}
+    for round_ in range(0 if warm_up else 1, runs + 1):
+        for tool in rotate(tools, round_):
+            if before:
+                before()
+            outcome = run_tool(tool, job)
+            problem = after(tool, outcome) if after else (
+                None if outcome.code == 0 and outcome.changes == 0 else "not a no-op")
+            if problem:
+                raise fail(tool, f"{title}, round {round_}: {problem}", outcome)
+            if round_:
+                stats[tool.key].add(outcome)
+        if round_:
+            view.note(f"{title}, round {round_}: " + ", ".join(
+                f"{t.label} {stats[t.key].times[-1]:.2f}s" for t in tools))
+    return stats

@@ -35,7 +35,7 @@ from provisioner.desired import MAIN_CF, desired_state
 from provisioner.inventory import Host
 from provisioner.platforms import DEBIAN12
 from tooling.bench.hostside import mark_peers_converged, prepare_for_peers, ssh
-from tooling.bench.measure import Outcome, Stats, count_tool, rotate, run_tool
+from tooling.bench.measure import Outcome, Stats, count_tool, fail, rotate, run_tool, timed_rounds
 from tooling.bench.peer_state import peer_desired
 from tooling.bench.peers import BENCH_DIR, BENCH_HOST, REPO_ROOT, BenchError, Tool, make_tools, write_peer_files
 from tooling.bench.show import BenchView
@@ -80,11 +80,6 @@ def _tools_for(lab_inventory: Path, host: Host, **kw: Any) -> list[Tool]:
     return make_tools(lab_inventory, host, files, **kw)
 
 
-def _fail(tool: Tool, what: str, outcome: Outcome) -> BenchError:
-    return BenchError(f"{tool.label}: {what}: exit {outcome.code}, changes {outcome.changes}\n"
-                      + outcome.output[-3000:])
-
-
 def _converge(view: BenchView, lab_inventory: Path, host: Host) -> None:
     from provisioner import app
 
@@ -109,30 +104,8 @@ def fairness(view: BenchView, tools: list[Tool]) -> dict[str, int | None]:
     view.fairness(rows)
     if broken:
         tool, outcome = broken[0]
-        raise _fail(tool, "not converged for this tool", outcome)
+        raise fail(tool, "not converged for this tool", outcome)
     return converged
-
-
-def timed_rounds(view: BenchView, tools: list[Tool], job: str, runs: int, title: str,
-                 before=None, after=None, warm_up: bool = True) -> dict[str, Stats]:
-    """``runs`` interleaved rounds (after one untimed warm-up round unless the caller had one);
-    each run must succeed as ``after`` says."""
-    stats = {tool.key: Stats() for tool in tools}
-    for round_ in range(0 if warm_up else 1, runs + 1):
-        for tool in rotate(tools, round_):
-            if before:
-                before()
-            outcome = run_tool(tool, job)
-            problem = after(tool, outcome) if after else (
-                None if outcome.code == 0 and outcome.changes == 0 else "not a no-op")
-            if problem:
-                raise _fail(tool, f"{title}, round {round_}: {problem}", outcome)
-            if round_:
-                stats[tool.key].add(outcome)
-        if round_:
-            view.note(f"{title}, round {round_}: " + ", ".join(
-                f"{t.label} {stats[t.key].times[-1]:.2f}s" for t in tools))
-    return stats
 
 
 def fresh_rounds(view: BenchView, lab_inventory: Path, hosts: list[Host], runs: int
@@ -151,10 +124,10 @@ def fresh_rounds(view: BenchView, lab_inventory: Path, hosts: list[Host], runs: 
             tool = next(t for t in _tools_for(lab_inventory, host, ansible_defaults=False) if t.key == key)
             outcome = run_tool(tool, "apply")
             if outcome.code != 0 or not outcome.changes or (key == "provisioner" and outcome.verified is not True):
-                raise _fail(tool, f"fresh converge of {host.name} (verified: {outcome.verified})", outcome)
+                raise fail(tool, f"fresh converge of {host.name} (verified: {outcome.verified})", outcome)
             again = run_tool(tool, "check")  # untimed: the job really completed
             if again.code != 0 or again.changes != 0:
-                raise _fail(tool, f"check after the fresh converge of {host.name}", again)
+                raise fail(tool, f"check after the fresh converge of {host.name}", again)
             stats[key].add(outcome)
             if outcome.profile:
                 profiles.append(outcome.profile)
@@ -237,7 +210,7 @@ def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool 
     from provisioner import app, inventory
     from tooling.bench.latency import run_latency
     from tooling.bench.scale import run_scale
-    from tooling.lab import down
+    from tooling.lab import LabError, down
 
     view = BenchView()
     if runs < 1 or hosts < 1:
@@ -251,37 +224,53 @@ def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool 
     GENERATED_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results: dict[str, Any] = {"runs": runs, "versions": versions, "command": os.environ.get("BENCH_COMMAND")}
+    errors: list[str] = []
+
+    def part(name: str, func) -> None:
+        """A later part that fails is reported with the rows measured before it."""
+        try:
+            results[name] = func()
+        except (BenchError, LabError) as exc:
+            view.error(f"{name}: {exc}")
+            errors.append(f"{name}: {str(exc).splitlines()[0]}")
+
+    def latency_rows(inventory_path: Path, host: Host, prepare: bool) -> dict[str, Any]:
+        if prepare:
+            prepare_for_peers([host])
+            mark_peers_converged(host)
+        return run_latency(view, inventory_path, host, GENERATED_DIR, runs, app.verify_ports(host))
+
     try:
         lab = _lab(view, 1 + len(FRESH_TOOLS) * runs)
         one = one_host_rows(view, lab, runs, repair)
-        tools = one["tools"]
-        results.update(build_results(tools, one, versions, runs))
+        results.update(build_results(one["tools"], one, versions, runs))
         if latency and hosts == 1:
-            results["latency"] = run_latency(view, lab.inventory_path, one["host"], GENERATED_DIR, runs,
-                                             app.verify_ports(one["host"]))
+            part("latency", lambda: latency_rows(lab.inventory_path, one["host"], prepare=False))
         if hosts > 1:
-            lab = _lab(view, hosts)
-            results["scale"] = run_scale(view, lab.inventory_path, runs, forks)
-            if latency:
-                host = inventory.load(str(lab.inventory_path)).hosts[BENCH_HOST]
-                prepare_for_peers([host])
-                mark_peers_converged(host)
-                results["latency"] = run_latency(view, lab.inventory_path, host, GENERATED_DIR, runs,
-                                                 app.verify_ports(host))
-    except BenchError as exc:
+            part("scale_lab", lambda: _lab(view, hosts).inventory_path)
+            scale_inventory = results.pop("scale_lab", None)
+            if scale_inventory is not None:
+                part("scale", lambda: run_scale(view, scale_inventory, runs, forks))
+            if scale_inventory is not None and latency:
+                host = inventory.load(str(scale_inventory)).hosts[BENCH_HOST]
+                part("latency", lambda: latency_rows(scale_inventory, host, prepare=True))
+    except (BenchError, LabError) as exc:
         view.error(str(exc))
         return 1
     finally:
         view.note("taking the lab down")
         down()
         view.note(f"the bench held the lab for {time.monotonic() - started:.0f}s")
+    results["errors"] = errors
     results["lab_seconds"] = round(time.monotonic() - started, 1)
     results["targets"] = [t.__dict__ | {"verdict": t.verdict} for t in evaluate(results)]
     RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n")
     view.heading("results")
     view.results(results, REPAIR_TITLE)
     view.note(f"written: {RESULTS_PATH.relative_to(REPO_ROOT)}")
-    return 0
+    for error in errors:
+        view.error(f"not measured: {error}")
+    return 1 if errors else 0
 
 
 def build_results(tools: list[Tool], one: dict[str, Any], versions: dict[str, str], runs: int) -> dict[str, Any]:
