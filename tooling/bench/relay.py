@@ -154,6 +154,8 @@ class Relay:
         _nodelay(server_w)
         try:
             await asyncio.gather(_pump(client_r, server_w, self.delay), _pump(server_r, client_w, self.delay))
+        except asyncio.CancelledError:
+            pass  # the relay stops: the connection ends here
         finally:
             for w in (client_w, server_w):
                 w.close()
@@ -173,9 +175,11 @@ class Relay:
         async def close() -> None:
             for server in self._servers:
                 server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            # Connections still open (a client that never closed) end here, each closing its sockets.
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)

@@ -92,3 +92,20 @@ def test_a_refused_upstream_closes_the_client():
         listen_port = relay._servers[0].sockets[0].getsockname()[1]
         with socket.create_connection(("127.0.0.1", listen_port), timeout=10) as client:
             assert client.recv(10) == b""
+
+
+def test_the_relay_stops_with_a_connection_still_open():
+    upstream = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(upstream.accept()), daemon=True).start()
+    with upstream, Relay([Route("127.0.0.1", 0, "127.0.0.1", upstream.getsockname()[1])], delay=0.001) as relay:
+        listen_port = relay._servers[0].sockets[0].getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", listen_port), timeout=10)
+        client.sendall(b"x")
+        for _ in range(100):
+            if accepted:
+                break
+            threading.Event().wait(0.02)
+        assert accepted[0][0].recv(1) == b"x"
+    assert client.recv(10) == b""  # the relay closed it on stop
+    client.close()
