@@ -109,3 +109,37 @@ def test_the_relay_stops_with_a_connection_still_open():
         assert accepted[0][0].recv(1) == b"x"
     assert client.recv(10) == b""  # the relay closed it on stop
     client.close()
+
+
+def test_the_relay_inventory_keeps_one_host_addressed_through_the_relay(tmp_path):
+    import dataclasses
+
+    import yaml
+
+    from provisioner import inventory
+    from tooling.bench.latency import relay_inventory
+    from tooling.lab.inventory import render_inventory
+    from tooling.lab.models import LabHost
+    from tooling.lab.naming import plan_hosts
+
+    key, known = tmp_path / "id", tmp_path / "known_hosts"
+    key.write_text("k")
+    key.chmod(0o600)
+    known.write_text("10.200.2.2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("{}\n")
+    hosts = [LabHost(name=p.name, address=p.address, control_address=p.control_address,
+                     outsider_address=p.outsider_address, netns=p.netns, root=tmp_path) for p in plan_hosts(3)]
+    lab_yaml = tmp_path / "lab.yaml"
+    lab_yaml.write_text(render_inventory(hosts, secrets_path=secrets, key_path=key, known_hosts_path=known))
+    host = inventory.load(str(lab_yaml)).hosts["lab2"]
+    relay_kh = tmp_path / "relay_known_hosts"
+    relay_kh.write_text("[127.77.0.2]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    via = dataclasses.replace(host, address="127.77.0.2", port=2222, known_hosts=str(relay_kh))
+    out = relay_inventory(lab_yaml, host, via, tmp_path / "relay.yaml")
+    data = yaml.safe_load(out.read_text())
+    assert list(data["hosts"]) == ["lab2"]
+    assert data["groups"]["lab"]["hosts"] == ["lab2"]
+    loaded = inventory.load(str(out)).hosts["lab2"]
+    assert (loaded.address, loaded.port, loaded.known_hosts) == ("127.77.0.2", 2222, str(relay_kh))
+    assert loaded.vars.control_address == "10.200.2.1" and loaded.vars.myhostname == "lab2.example.test"
