@@ -59,11 +59,15 @@ class ProgressState:
     batches: int = 0
 
     def apply(self, event: Event, now: float) -> None:
-        row = self.rows.setdefault(event.host, HostRow(event.host))
         if event.kind == "queued":
+            row = self.rows.setdefault(event.host, HostRow(event.host))
             row.batch = event.batch
             self.batches = max(self.batches, event.batch)
-        elif event.kind == "started":
+            return
+        row = self.rows.get(event.host)
+        if row is None:
+            return  # not a host of the run (the CLI's own messages, e.g. about a Ctrl-C)
+        if event.kind == "started":
             row.status, row.started = "running", now
         elif event.kind == "activity":
             row.doing = event.text

@@ -107,3 +107,12 @@ def test_event_lines():
     state = ProgressState()
     assert event_line(Event("mx1", "activity", "facts"), state, 0.0) is None
     assert event_line(Event("mx1", "message", "verifying"), state, 0.0) == "mx1: verifying"
+
+
+def test_the_clis_own_messages_print_but_make_no_row():
+    out = console()
+    progress = PlainProgress(out)
+    progress(Event("mx1", "queued"))
+    progress(Event("provisioner", "message", "SIGINT: finishing the running steps"))
+    assert out.file.getvalue() == "provisioner: SIGINT: finishing the running steps\n"
+    assert list(progress.state.rows) == ["mx1"]
