@@ -54,10 +54,13 @@ test-faults: bootstrap
 	$(VENV)/bin/python -m pytest -q --durations=0 tests/lab/test_fault_fresh_host.py tests/lab/test_faults.py
 
 # The peers (ansible-core, pyinfra) are optional deps, installed on first use; `make test` never needs them.
+# HOSTS=N adds the scale rows on N fresh lab hosts; BENCH_ARGS e.g. --no-repair, --no-latency, --forks 20.
 RUNS ?= 5
+BENCH_ARGS ?=
 bench: bootstrap
 	@$(VENV)/bin/python -c 'import ansible, pyinfra' >/dev/null 2>&1 || $(VENV)/bin/pip install -e '.[test,bench]'
-	BENCH_COMMAND="make bench HOSTS=$(HOSTS) RUNS=$(RUNS)" $(VENV)/bin/invoke bench --runs $(RUNS) --hosts $(HOSTS)
+	BENCH_COMMAND="make bench HOSTS=$(HOSTS) RUNS=$(RUNS) BENCH_ARGS='$(BENCH_ARGS)'" \
+	  $(VENV)/bin/invoke bench --runs $(RUNS) --hosts $(HOSTS) $(BENCH_ARGS)
 
 lab-up: bootstrap
 	$(VENV)/bin/invoke lab.up --hosts $(HOSTS)
