@@ -21,6 +21,7 @@ ControlPath directory per run). The lab is taken down at the end.
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import platform as pyplatform
@@ -222,6 +223,11 @@ def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool 
         view.error(f"{exc} is not installed: run `make bench` (installs '.[bench]')")
         return 1
     GENERATED_DIR.mkdir(parents=True, exist_ok=True)
+    # Bytecode for the checkout's own modules, as `pip install` writes it for an installed package (and for
+    # the peers, installed by pip): where PYTHONDONTWRITEBYTECODE is set, every run would compile them again.
+    compileall.compile_dir(str(REPO_ROOT / "provisioner"), quiet=1)
+    compileall.compile_dir(str(REPO_ROOT / "tooling"), quiet=1)
+    compileall.compile_file(str(REPO_ROOT / "tasks.py"), quiet=1)
     started = time.monotonic()
     results: dict[str, Any] = {"runs": runs, "versions": versions, "command": os.environ.get("BENCH_COMMAND")}
     errors: list[str] = []

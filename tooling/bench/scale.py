@@ -10,10 +10,12 @@ and a real rerun of all N hosts.
 from __future__ import annotations
 
 import statistics
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from provisioner import inventory
+from tooling.bench.cpu_profile import profile_cli
 from tooling.bench.hostside import measure_floor
 from tooling.bench.measure import Stats, run_tool
 from tooling.bench.peers import BenchError, provisioner_tool
@@ -70,6 +72,11 @@ def run_scale(view: BenchView, inventory_path: Path, runs: int, forks: int | Non
                   f"rerun {n} hosts {rerun_n.times[-1]:.2f}s")
 
     cpu_1, cpu_n = statistics.median(noop_1.cpu), statistics.median(noop_n.cpu)
+    view.heading(f"scale: where the CPU of a no-op dry run of {n} hosts goes (one profiled, untimed run)")
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        argv = [a.replace("{tmp}", tmp) for a in every.argv["check"][1:]]
+        profile = profile_cli(argv, Path(tmp) / "dry-run.prof")
+    view.note(profile)
     result.update({
         "floor": floor.row(),
         "noop": noop_n.row(),
@@ -78,5 +85,6 @@ def run_scale(view: BenchView, inventory_path: Path, runs: int, forks: int | Non
         "floor_median_s": round(statistics.median(floor.times), 3),
         "noop_median_s": round(statistics.median(noop_n.times), 3),
         "cpu_per_extra_host_s": round(cpu_per_extra_host(cpu_1, cpu_n, n), 4) if n > 1 else None,
+        "cpu_profile": profile,
     })
     return result
