@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +18,8 @@ class BenchView:
     """The bench's terminal: headings, notes, errors (with a tool's output) and tables."""
 
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(highlight=False)
+        # Piped into a log (the usual way to keep a bench run), rich would wrap every table at 80 columns.
+        self.console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
     def heading(self, text: str) -> None:
         self.console.rule(f"[bold]{escape(text)}")
