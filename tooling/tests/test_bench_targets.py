@@ -94,3 +94,23 @@ def test_median_profile_of_the_fresh_runs_slowest_first():
                               {"step packages": 8.0, "phase verify": 10.1}])
     assert profile == {"phase verify": 10.1, "step packages": 7.0, "step tls": 0.0}
     assert list(profile) == ["phase verify", "step packages", "step tls"]
+
+
+def test_provisioner_report_profile_from_steps_and_phases(tmp_path):
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"hosts": {"lab2": {
+        "status": "changed", "changes": [{"step": "packages"}], "round_trips": 15,
+        "steps": [{"step": "packages", "duration_s": 5.99}, {"step": "tls", "duration_s": None}],
+        "phases": {"verify": 9.51, "connect": 0.12},
+        "verify": {"ran": True, "reason": "changed", "ok": True}}}}))
+    host = provisioner_report(report)["lab2"]
+    assert host.profile == {"step packages": 5.99, "phase verify": 9.51, "phase connect": 0.12}
+    assert host.verified is True
+
+
+def test_a_skipped_verify_is_not_a_passed_one(tmp_path):
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"hosts": {"lab1": {
+        "status": "ok", "changes": [], "round_trips": 3,
+        "verify": {"ran": False, "reason": "unchanged", "verified_at": "2026-12-01T15:00:00Z"}}}}))
+    assert provisioner_report(report)["lab1"].verified is None
