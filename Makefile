@@ -62,10 +62,13 @@ drift-fuzz: bootstrap
 	DRIFT_FUZZ_SEED=$(SEED) DRIFT_FUZZ_N=$(N) $(VENV)/bin/python -m pytest -q tests/lab/test_drift_fuzz.py
 
 # The peers (ansible-core, pyinfra) are optional deps, installed on first use; `make test` never needs them.
+# HOSTS=N adds the scale rows on N fresh lab hosts; BENCH_ARGS e.g. --no-repair, --no-latency, --forks 20.
 RUNS ?= 5
+BENCH_ARGS ?=
 bench: bootstrap
 	@$(VENV)/bin/python -c 'import ansible, pyinfra' >/dev/null 2>&1 || $(VENV)/bin/pip install -e '.[test,bench]'
-	$(VENV)/bin/invoke bench --runs $(RUNS)
+	BENCH_COMMAND="make bench HOSTS=$(HOSTS) RUNS=$(RUNS) BENCH_ARGS='$(BENCH_ARGS)'" \
+	  $(VENV)/bin/invoke bench --runs $(RUNS) --hosts $(HOSTS) $(BENCH_ARGS)
 
 lab-up: bootstrap
 	$(VENV)/bin/invoke lab.up --hosts $(HOSTS)

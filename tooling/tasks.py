@@ -89,12 +89,16 @@ def demo(c):
 
 
 @task(help={"runs": "timed runs per tool and job (default 5)",
-            "repair": "also time the repair of one main.cf drift (default on; --no-repair skips it)"})
-def bench(c, runs=5, repair=True):
-    """Drift check (and repair) of a lab host: provisioner vs ansible-core vs pyinfra, side by side."""
+            "repair": "also time the repair of one main.cf drift (default on; --no-repair skips it)",
+            "hosts": "scale rows on this many fresh lab hosts (default 1: none)",
+            "latency": "the 50 ms RTT rows through the relay (default on; --no-latency skips them)",
+            "forks": "provisioner's --forks for the scale rows (default: its own default)"})
+def bench(c, runs=5, repair=True, hosts=1, latency=True, forks=None):
+    """provisioner vs ansible-core vs pyinfra on fresh lab hosts; scale rows with --hosts N; targets checked."""
     from tooling.bench.run import run_bench
 
-    _exit(run_bench(runs=int(runs), repair=repair))
+    _exit(run_bench(runs=int(runs), repair=repair, hosts=int(hosts), latency=latency,
+                    forks=int(forks) if forks else None))
 
 
 lab = Collection("lab")

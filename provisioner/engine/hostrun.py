@@ -48,6 +48,12 @@ class StepFailed(Exception):
     pass
 
 
+def run_fact_spec(host: Host) -> FactSpec:
+    """Every fact a provision run gathers, in its one fact script (the bench sends the same script)."""
+    return merge_specs([fact_spec(host, [*STEPS, *POST_VERIFY_STEPS]),
+                        FactSpec(extra=(Probe(IN_PROGRESS, IN_PROGRESS_PROBE, parse_holder),))])
+
+
 def parse_holder(text: str) -> dict[str, str] | None:
     """The holder file of a run in progress (``key=value`` lines), or None."""
     fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
@@ -206,8 +212,7 @@ class HostRun:
 
     def _run(self, conn: HostConnection) -> None:
         host, dry_run = self.host, self.dry_run
-        spec = merge_specs([fact_spec(host, [*STEPS, *POST_VERIFY_STEPS]),
-                            FactSpec(extra=(Probe(IN_PROGRESS, IN_PROGRESS_PROBE, parse_holder),))])
+        spec = run_fact_spec(host)
         if not dry_run:
             # Concurrent with the fact script: the lock costs no round trip of its own.
             started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

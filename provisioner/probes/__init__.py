@@ -283,13 +283,18 @@ def new_boundary() -> str:
     return "@@provisioner-" + secrets.token_hex(8)
 
 
+def spec_script(spec: FactSpec, boundary: str) -> str:
+    """The one remote script that gathers every fact of ``spec``."""
+    return build_script([*core_probes(spec), *spec.extra], boundary)
+
+
 def gather_with_raw(run_script: Callable[[str], str], spec: FactSpec) -> tuple[Facts, dict[str, str]]:
     """Gather every fact of ``spec`` in one call of ``run_script`` (one round trip).
 
     Also returns the raw output of each probe, which is what recorded cases store.
     """
     boundary = new_boundary()
-    output = run_script(build_script([*core_probes(spec), *spec.extra], boundary))
+    output = run_script(spec_script(spec, boundary))
     sections = split_output(output, boundary)
     return parse_all(spec, sections), sections
 

@@ -119,19 +119,53 @@ def pyinfra_changes(output: str, apply: bool) -> int | None:
     return changes
 
 
-def provisioner_changes(report_path: Path) -> tuple[int | None, int | None]:
-    """(changes, round trips) of the bench host from provisioner's JSON report."""
+@dataclass(frozen=True)
+class ProvisionerHost:
+    """One host of provisioner's JSON report, as the bench reads it."""
+
+    status: str
+    changes: int
+    round_trips: int | None
+    verified: bool | None  # None: verify did not run
+    profile: dict[str, float]  # seconds per step and per phase (verify, connect, ...), as the report gives them
+
+
+def provisioner_report(report_path: Path) -> dict[str, ProvisionerHost] | None:
+    """Every host of provisioner's JSON report, or None when there is none (the run died)."""
     try:
         data = json.loads(report_path.read_text())
     except (OSError, ValueError):
+        return None
+    hosts = {}
+    for name, host in data.get("hosts", {}).items():
+        verify = host.get("verify")
+        hosts[name] = ProvisionerHost(
+            status=host.get("status", "?"),
+            changes=len(host.get("changes", [])),
+            round_trips=host.get("round_trips"),
+            verified=None if not isinstance(verify, dict) or "ok" not in verify else bool(verify["ok"]),
+            profile={**{f"step {s['step']}": s["duration_s"] for s in host.get("steps", [])
+                        if s.get("duration_s") is not None},
+                     **{f"phase {k}": v for k, v in (host.get("phases") or {}).items() if v is not None}},
+        )
+    return hosts
+
+
+def provisioner_changes(report_path: Path, names: list[str]) -> tuple[int | None, int | None]:
+    """(changes, round trips) summed over these hosts; None when one of them failed or is missing."""
+    hosts = provisioner_report(report_path)
+    if hosts is None or any(hosts.get(n) is None or hosts[n].status not in ("ok", "changed", "pending")
+                            for n in names):
         return None, None
-    host = data["hosts"].get(BENCH_HOST, {})
-    if host.get("status") not in ("ok", "changed", "pending"):
-        return None, None
-    return len(host.get("changes", [])), host.get("round_trips")
+    return sum(hosts[n].changes for n in names), sum(hosts[n].round_trips or 0 for n in names)
 
 
 # ---------------------------------------------------------------- the tools
+
+
+#: The jobs a tool runs: check mode; apply after a hand-made drift (provisioner without verify, as the peers
+#: have none); apply as a user runs it (provisioner with its default verify).
+JOBS = ("check", "repair", "apply")
 
 
 @dataclass
@@ -139,10 +173,10 @@ class Tool:
     key: str
     label: str
     what: str
-    check_argv: list[str]
-    apply_argv: list[str]
+    argv: dict[str, list[str]]  # job -> command line
     env: dict[str, str] = field(default_factory=dict)
     control_dir: bool = False  # a fresh ANSIBLE_SSH_CONTROL_PATH_DIR per run
+    hosts: tuple[str, ...] = ()  # the hosts the run works on
 
 
 def _venv_bin(name: str) -> str:
@@ -152,46 +186,75 @@ def _venv_bin(name: str) -> str:
     return str(path)
 
 
-def make_tools(inventory_path: Path, host: Host, gen: Path) -> list[Tool]:
+def provisioner_tool(inventory_path: Path, names: list[str], forks: int | None = None) -> Tool:
     invoke = _venv_bin("invoke")
+    base = ["provision", "--inventory", str(inventory_path)]
+    for name in names:
+        base += ["--host", name]
+    if forks is not None:
+        base += ["--forks", str(forks)]
+    report = ["--json", "{tmp}/provisioner.json"]
+    return Tool(
+        key="provisioner",
+        label="provisioner",
+        what="invoke provision (one SSH connection, one batched fact script); check: --dry-run --no-verify; "
+             "repair: --no-verify; apply: its default verify",
+        argv={
+            "check": [invoke, *base, "--dry-run", "--no-verify", *report],
+            "repair": [invoke, *base, "--no-verify", *report],
+            "apply": [invoke, *base, *report],
+        },
+        hosts=tuple(names),
+    )
+
+
+def write_peer_files(host: Host, desired: dict[str, Any], gen: Path) -> Path:
+    """The peers' desired state and inventories for one host, in their own directory of ``gen``."""
+    where = gen / host.name
+    where.mkdir(parents=True, exist_ok=True)
+    desired_path = where / "desired.json"
+    desired_path.write_text(json.dumps(desired, indent=2) + "\n")
+    (where / "ansible-inventory.json").write_text(json.dumps(ansible_inventory(host), indent=2) + "\n")
+    (where / "pyinfra_inventory.py").write_text(pyinfra_inventory(host, desired_path))
+    return where
+
+
+def make_tools(inventory_path: Path, host: Host, files: Path, *, ansible_defaults: bool = True) -> list[Tool]:
+    """The tools for one host; ``files`` is that host's directory from ``write_peer_files``."""
     playbook = _venv_bin("ansible-playbook")
     pyinfra = _venv_bin("pyinfra")
-    common = ["provision", "--inventory", str(inventory_path), "--host", host.name, "--no-verify"]
-    ansible_base = [playbook, "-i", str(gen / "ansible-inventory.json"), "-e",
-                    f"desired_file={gen / 'desired.json'}", str(PLAYBOOK)]
+    ansible_base = [playbook, "-i", str(files / "ansible-inventory.json"), "-e",
+                    f"desired_file={files / 'desired.json'}", str(PLAYBOOK)]
     ansible_env = {
         "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(gen / "ansible-tmp"),
-        "ANSIBLE_HOME": str(gen / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(files.parent / "ansible-tmp"),
+        "ANSIBLE_HOME": str(files.parent / "ansible-home"),
     }
-    pyinfra_base = [pyinfra, str(gen / "pyinfra_inventory.py"), str(PYINFRA_DEPLOY), "--diff"]
-    return [
-        Tool(
-            key="provisioner",
-            label="provisioner",
-            what="invoke provision --no-verify (one SSH connection, one batched fact script)",
-            check_argv=[invoke, *common, "--dry-run", "--json", "{tmp}/provisioner.json"],
-            apply_argv=[invoke, *common, "--json", "{tmp}/provisioner.json"],
-        ),
-        Tool(
+    ansible_argv = {"check": [*ansible_base, "--check", "--diff"], "repair": [*ansible_base, "--diff"],
+                    "apply": [*ansible_base, "--diff"]}
+    pyinfra_base = [pyinfra, str(files / "pyinfra_inventory.py"), str(PYINFRA_DEPLOY), "--diff"]
+    one = (host.name,)
+    tools = [provisioner_tool(inventory_path, [host.name])]
+    if ansible_defaults:
+        tools.append(Tool(
             key="ansible",
             label="ansible (defaults)",
             what="ansible-playbook, shipped defaults: no pipelining; ssh_args -C -o ControlMaster=auto "
                  "-o ControlPersist=60s (the default); interpreter discovery",
-            check_argv=[*ansible_base, "--check", "--diff"],
-            apply_argv=[*ansible_base, "--diff"],
+            argv=ansible_argv,
             env=dict(ansible_env),
             control_dir=True,
-        ),
+            hosts=one,
+        ))
+    tools += [
         Tool(
             key="ansible-tuned",
             label="ansible (tuned)",
             what="ansible-playbook with pipelining on, ControlMaster/ControlPersist on, "
                  "interpreter_python=/usr/bin/python3 (no discovery)",
-            check_argv=[*ansible_base, "--check", "--diff"],
-            apply_argv=[*ansible_base, "--diff"],
+            argv=ansible_argv,
             env={
                 **ansible_env,
                 "ANSIBLE_PIPELINING": "True",
@@ -199,12 +262,14 @@ def make_tools(inventory_path: Path, host: Host, gen: Path) -> list[Tool]:
                 "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
             },
             control_dir=True,
+            hosts=one,
         ),
         Tool(
             key="pyinfra",
             label="pyinfra",
             what="pyinfra (one paramiko connection; a remote command per fact and per change)",
-            check_argv=[*pyinfra_base, "--dry"],
-            apply_argv=[*pyinfra_base, "-y"],
+            argv={"check": [*pyinfra_base, "--dry"], "repair": [*pyinfra_base, "-y"], "apply": [*pyinfra_base, "-y"]},
+            hosts=one,
         ),
     ]
+    return tools

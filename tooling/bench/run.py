@@ -1,26 +1,33 @@
-"""The bench itself: converge the host, check fairness, then time and count each tool.
+"""The bench itself: boot fresh lab hosts, converge, check fairness, then time and count each tool.
+
+One invocation gives every row (docs/bench.md):
+
+1. one-host rows on ``1 + 3 x runs`` fresh hosts: lab1 converged by
+   provisioner for the drift check, the repair of one drift and the real
+   rerun (four tools); the other hosts each get one timed fresh converge by
+   one tool (provisioner with verify, Ansible tuned, pyinfra), interleaved;
+2. scale rows (``--hosts N`` > 1) on N fresh hosts: provisioner's fresh
+   converge of all N, then the floor, no-op dry runs of N and of 1 host, and
+   the real rerun of N, interleaved (``tooling.bench.scale``);
+3. latency rows: the drift check and the real rerun of a converged host
+   through a relay adding 50 ms RTT, three tools (``tooling.bench.latency``);
+4. the issue's targets, each with its figure and PASS/FAIL (``tooling.bench.targets``).
 
 Before timing, every tool's check run must report 0 changes on the converged
-host; a tool that does not is a broken comparison and the bench stops.
-
-Runs are interleaved (one of each tool per round), each tool gets one untimed
-warm-up run, and every run is a fresh process with a cold SSH connection
-(Ansible gets a new ControlPath directory per run). Wall time is
-``time.perf_counter`` around ``subprocess.run``.
+host; a tool that does not is a broken comparison and the bench stops. Every
+run is a fresh process with a cold SSH connection (Ansible gets a new
+ControlPath directory per run). The lab is taken down at the end.
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import platform as pyplatform
-import re
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,23 +35,12 @@ from typing import Any
 from provisioner.desired import MAIN_CF, desired_state
 from provisioner.inventory import Host
 from provisioner.platforms import DEBIAN12
+from tooling.bench.hostside import mark_peers_converged, prepare_for_peers, ssh
+from tooling.bench.measure import Outcome, Stats, count_tool, fail, rotate, run_tool, timed_rounds
 from tooling.bench.peer_state import peer_desired
-from tooling.bench.peers import (
-    BENCH_DIR,
-    BENCH_HOST,
-    PYINFRA_COUNTS,
-    REPO_ROOT,
-    BenchError,
-    Tool,
-    ansible_changes,
-    ansible_inventory,
-    make_tools,
-    provisioner_changes,
-    pyinfra_changes,
-    pyinfra_inventory,
-    ssh_options,
-)
+from tooling.bench.peers import BENCH_DIR, BENCH_HOST, REPO_ROOT, BenchError, Tool, make_tools, write_peer_files
 from tooling.bench.show import BenchView
+from tooling.bench.targets import evaluate
 
 GENERATED_DIR = BENCH_DIR / "generated"
 RESULTS_PATH = BENCH_DIR / "results.json"
@@ -53,129 +49,16 @@ RESULTS_PATH = BENCH_DIR / "results.json"
 DRIFT_KEY = "smtpd_tls_loglevel"
 DRIFT_VALUE = "1"
 REPAIR_TITLE = f"repair one drift ({DRIFT_KEY} edited by hand; apply, reload postfix)"
-
-
-@dataclass
-class Outcome:
-    seconds: float
-    code: int
-    changes: int | None
-    output: str
-    round_trips: int | None = None
-    ssh_masters: int | None = None  # Ansible: ControlMaster sockets the run opened
-
-
-@dataclass
-class Stats:
-    times: list[float] = field(default_factory=list)
-    changes: list[int | None] = field(default_factory=list)
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "median_s": round(statistics.median(self.times), 3) if self.times else None,
-            "min_s": round(min(self.times), 3) if self.times else None,
-            "runs_s": [round(t, 3) for t in self.times],
-            "changes": self.changes,
-        }
-
-
-def _close_masters(control_dir: Path) -> None:
-    for sock in control_dir.iterdir() if control_dir.exists() else ():
-        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
-                       capture_output=True, timeout=10)
-
-
-def run_tool(tool: Tool, apply: bool, extra: list[str] | None = None) -> Outcome:
-    """One run in a fresh process; the timed part is the subprocess only."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{tool.key}-") as name:
-        tmp = Path(name)
-        argv = [a.replace("{tmp}", name) for a in (tool.apply_argv if apply else tool.check_argv)]
-        argv += extra or []
-        env = {**os.environ, **tool.env}
-        control = tmp / "cp"
-        if tool.control_dir:
-            control.mkdir()
-            env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control)
-        start = time.perf_counter()
-        proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
-        seconds = time.perf_counter() - start
-        masters = None
-        if tool.control_dir:
-            masters = sum(1 for _ in control.iterdir())
-            _close_masters(control)
-        output = proc.stdout
-        round_trips = None
-        if tool.key == "provisioner":
-            changes, round_trips = provisioner_changes(tmp / "provisioner.json")
-        elif tool.key.startswith("ansible"):
-            changes = ansible_changes(output)
-        else:
-            changes = pyinfra_changes(output, apply)
-        return Outcome(seconds, proc.returncode, changes, output, round_trips, masters)
-
-
-def count_ansible(tool: Tool) -> dict[str, int]:
-    """SSH processes and master connections of one check run, from -vvv (untimed)."""
-    outcome = run_tool(tool, apply=False, extra=["-vvv"])
-    # Each ssh (or sftp) process Ansible starts is one remote command; with
-    # ControlMaster=auto they share the TCP connections whose control sockets
-    # the run left in its ControlPath directory.
-    execs = len(re.findall(r"SSH: EXEC (?:ssh|sftp|scp) ", outcome.output))
-    return {"ssh_connections": outcome.ssh_masters or 0, "remote_commands": execs}
-
-
-PYINFRA_COUNTER = r"""
-import json, sys
-from pyinfra.connectors.ssh import SSHConnector
-counts = {"ssh_connections": 0, "remote_commands": 0}
-def wrap(name, key):
-    original = getattr(SSHConnector, name)
-    def wrapped(self, *a, **k):
-        counts[key] += 1
-        return original(self, *a, **k)
-    setattr(SSHConnector, name, wrapped)
-wrap("connect", "ssh_connections")
-for method in ("run_shell_command", "put_file", "get_file"):
-    wrap(method, "remote_commands")
-from pyinfra_cli.main import main
-sys.argv = ["pyinfra", *sys.argv[1:]]
-try:
-    main()
-finally:
-    print("@@bench-pyinfra-counts " + json.dumps(counts))
-"""
-
-
-def count_pyinfra(tool: Tool) -> dict[str, int] | None:
-    """Connections and remote commands of one --dry run, by wrapping pyinfra's SSH connector (untimed)."""
-    argv = [sys.executable, "-c", PYINFRA_COUNTER, *tool.check_argv[1:]]
-    proc = subprocess.run(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
-    for line in (proc.stdout + proc.stderr).splitlines():
-        if line.startswith(PYINFRA_COUNTS):
-            return json.loads(line[len(PYINFRA_COUNTS):])
-    return None
-
-
-# ---------------------------------------------------------------- host side
-
-
-def _ssh(host: Host, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    argv = ["ssh", "-F", "/dev/null", *ssh_options(host), "-p", str(host.port)]
-    if host.key:
-        argv += ["-i", os.path.expanduser(host.key)]
-    argv += [f"{host.user}@{host.address}", command]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+FRESH_TOOLS = ("provisioner", "ansible-tuned", "pyinfra")
 
 
 def _main_cf_value(host: Host, key: str) -> str:
-    result = _ssh(host, f"grep -E '^{key}[[:space:]]*=' {MAIN_CF}")
-    return result.stdout.strip()
+    return ssh(host, f"grep -E '^{key}[[:space:]]*=' {MAIN_CF}").stdout.strip()
 
 
 def _drift(host: Host) -> None:
-    result = _ssh(host, f"sed -i 's/^{DRIFT_KEY} = .*/{DRIFT_KEY} = {DRIFT_VALUE}/' {MAIN_CF} && "
-                        f"grep -qx '{DRIFT_KEY} = {DRIFT_VALUE}' {MAIN_CF}")
+    result = ssh(host, f"sed -i 's/^{DRIFT_KEY} = .*/{DRIFT_KEY} = {DRIFT_VALUE}/' {MAIN_CF} && "
+                       f"grep -qx '{DRIFT_KEY} = {DRIFT_VALUE}' {MAIN_CF}")
     if result.returncode != 0:
         raise BenchError(f"could not put the drift in {MAIN_CF}: {result.stderr.strip()}")
 
@@ -193,155 +76,231 @@ def tool_versions() -> dict[str, str]:
     }
 
 
-# ---------------------------------------------------------------- the run
+def _tools_for(lab_inventory: Path, host: Host, **kw: Any) -> list[Tool]:
+    files = write_peer_files(host, peer_desired(host.vars, DEBIAN12), GENERATED_DIR)
+    return make_tools(lab_inventory, host, files, **kw)
 
 
-def run_bench(runs: int = 5, repair: bool = True) -> int:
-    from provisioner import app, inventory
-    from tooling.lab import up
+def _converge(view: BenchView, lab_inventory: Path, host: Host) -> None:
+    from provisioner import app
 
-    view = BenchView()
-    if runs < 1:
-        view.error("--runs must be at least 1")
-        return 1
-    try:
-        versions = tool_versions()
-    except metadata.PackageNotFoundError as exc:
-        view.error(f"{exc} is not installed: run `make bench` (installs '.[bench]')")
-        return 1
+    view.note(f"converging {host.name} with provisioner (untimed)")
+    if app.provision(str(lab_inventory), [host.name], show_diff=False, live=False) != 0:
+        raise BenchError(f"provisioning {host.name} failed; no bench without a converged, verified host")
+    mark_peers_converged(host)
 
-    view.heading("1. boot the bench host and converge it with provisioner")
-    lab = up(hosts=1)
-    inv = inventory.load(lab.inventory_path)
-    host = inv.hosts[BENCH_HOST]
-    # Ansible needs Python on the target and python3-apt for its apt module (from the lab's offline repo).
-    view.note(f"installing python3 python3-apt on {host.name} for Ansible (untimed)")
-    result = _ssh(host, "command -v python3 >/dev/null && python3 -c 'import apt' 2>/dev/null || "
-                        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-apt", timeout=600)
-    if result.returncode != 0:
-        view.error("apt-get install python3 python3-apt failed:", f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
-        return 1
-    code = app.provision(str(lab.inventory_path), [host.name], show_diff=False)
-    if code != 0:
-        view.error("provisioning the bench host failed; no bench without a converged, verified host")
-        return 1
 
-    GENERATED_DIR.mkdir(parents=True, exist_ok=True)
-    desired_path = GENERATED_DIR / "desired.json"
-    desired_path.write_text(json.dumps(peer_desired(host.vars, DEBIAN12), indent=2) + "\n")
-    (GENERATED_DIR / "ansible-inventory.json").write_text(json.dumps(ansible_inventory(host), indent=2) + "\n")
-    (GENERATED_DIR / "pyinfra_inventory.py").write_text(pyinfra_inventory(host, desired_path))
-    try:
-        tools = make_tools(lab.inventory_path, host, GENERATED_DIR)
-    except BenchError as exc:
-        view.error(str(exc))
-        return 1
+# ---------------------------------------------------------------- one-host rows
 
-    view.heading("2. every tool's check run must report 0 changes on the converged host")
-    rows = []
-    broken = []
-    converged: dict[str, int | None] = {}
+
+def fairness(view: BenchView, tools: list[Tool]) -> dict[str, int | None]:
+    rows, broken, converged = [], [], {}
     for tool in tools:
-        outcome = run_tool(tool, apply=False)
+        outcome = run_tool(tool, "check")
         converged[tool.key] = outcome.changes
         ok = outcome.changes == 0 and outcome.code == 0
         rows.append((tool, outcome.code, outcome.changes, ok))
         if not ok:
             broken.append((tool, outcome))
     view.fairness(rows)
-    for tool, outcome in broken:
-        view.error(f"{tool.label} output (last 3000 characters):", outcome.output[-3000:])
     if broken:
-        return 1
+        tool, outcome = broken[0]
+        raise fail(tool, "not converged for this tool", outcome)
+    return converged
 
-    view.heading("3. count SSH connections and remote commands (untimed)")
-    counts: dict[str, dict[str, int] | None] = {}
+
+def fresh_rounds(view: BenchView, lab_inventory: Path, hosts: list[Host], runs: int
+                 ) -> tuple[dict[str, Stats], list[dict[str, float]]]:
+    """Each tool converges fresh hosts, one host per run, interleaved; each run ends converged for that tool.
+
+    Also returns provisioner's own profile of each of its runs (seconds per step and phase, from its JSON).
+    """
+    stats = {key: Stats() for key in FRESH_TOOLS}
+    profiles: list[dict[str, float]] = []
+    spare = list(hosts)
+    for round_ in range(runs):
+        order = rotate(list(FRESH_TOOLS), round_)
+        for key in order:
+            host = spare.pop(0)
+            tool = next(t for t in _tools_for(lab_inventory, host, ansible_defaults=False) if t.key == key)
+            outcome = run_tool(tool, "apply")
+            if outcome.code != 0 or not outcome.changes or (key == "provisioner" and outcome.verified is not True):
+                raise fail(tool, f"fresh converge of {host.name} (verified: {outcome.verified})", outcome)
+            again = run_tool(tool, "check")  # untimed: the job really completed
+            if again.code != 0 or again.changes != 0:
+                raise fail(tool, f"check after the fresh converge of {host.name}", again)
+            stats[key].add(outcome)
+            if outcome.profile:
+                profiles.append(outcome.profile)
+        view.note(f"fresh converge, round {round_ + 1}: " + ", ".join(
+            f"{key} {stats[key].times[-1]:.2f}s" for key in FRESH_TOOLS))
+    return stats, profiles
+
+
+def one_host_rows(view: BenchView, lab, runs: int, repair: bool) -> dict[str, Any]:
+    from provisioner import inventory
+
+    inv = inventory.load(str(lab.inventory_path))
+    hosts = list(inv.hosts.values())
+    host = inv.hosts[BENCH_HOST]
+    view.note(f"installing python3 python3-apt on {len(hosts)} hosts for Ansible (untimed)")
+    prepare_for_peers(hosts)
+    _converge(view, lab.inventory_path, host)
+    tools = all_tools = _tools_for(lab.inventory_path, host)
+
+    view.heading("every tool's check run must report 0 changes on the converged host")
+    converged = fairness(view, tools)
+    view.heading("count SSH connections and remote commands (untimed)")
+    counts = {}
     for tool in tools:
-        if tool.key == "provisioner":
-            rt = run_tool(tool, apply=False).round_trips
-            # provisioner's round trips = the connection + one per remote script.
-            counts[tool.key] = {"ssh_connections": 1, "remote_commands": rt - 1} if rt else None
-        elif tool.key.startswith("ansible"):
-            counts[tool.key] = count_ansible(tool)
-        else:
-            counts[tool.key] = count_pyinfra(tool)
+        counts[tool.key] = count_tool(tool)
         view.note(f"{tool.label}: {counts[tool.key]}")
 
-    view.heading(f"4. drift check, {runs} timed runs per tool, interleaved")
-    check = {tool.key: Stats() for tool in tools}
-    for round_ in range(runs):
-        for tool in rotate(tools, round_):
-            outcome = run_tool(tool, apply=False)
-            if outcome.code != 0 or outcome.changes != 0:
-                view.error(f"{tool.label}: run {round_ + 1} exit {outcome.code}, changes {outcome.changes}",
-                           outcome.output[-3000:])
-                return 1
-            check[tool.key].times.append(outcome.seconds)
-            check[tool.key].changes.append(outcome.changes)
-        view.note(f"round {round_ + 1}: " + ", ".join(f"{t.label} {check[t.key].times[-1]:.2f}s" for t in tools))
+    view.heading(f"drift check, {runs} timed runs per tool, interleaved")
+    # The fairness check was every tool's warm-up run for this job.
+    check = timed_rounds(view, tools, "check", runs, "drift check", warm_up=False)
+    # Ansible's shipped defaults are in the drift check only: every other row has the tuned one.
+    tools = [tool for tool in tools if tool.key != "ansible"]
+    view.heading(f"real rerun of the converged host, {runs} timed runs per tool, interleaved")
+    rerun = timed_rounds(view, tools, "apply", runs, "real rerun")
 
     repaired: dict[str, Stats] = {}
     if repair:
-        view.heading(f"5. repair one drift ({DRIFT_KEY} = {DRIFT_VALUE} by hand), {runs} timed runs per tool")
+        view.heading(f"repair one drift ({DRIFT_KEY} = {DRIFT_VALUE} by hand), {runs} timed runs per tool")
         want = dict(desired_state(host.vars, DEBIAN12).main_cf.lines)[DRIFT_KEY]
-        repaired = {tool.key: Stats() for tool in tools}
-        for round_ in range(runs + 1):  # round 0: untimed warm-up
-            for tool in rotate(tools, round_):
-                _drift(host)
-                outcome = run_tool(tool, apply=True)
-                now = _main_cf_value(host, DRIFT_KEY)
-                if outcome.code != 0 or now != want or not outcome.changes:
-                    view.error(f"{tool.label}: repair run exit {outcome.code}, changes {outcome.changes}, "
-                               f"main.cf now {now!r} (want {want!r})", outcome.output[-3000:])
-                    return 1
-                if round_:
-                    repaired[tool.key].times.append(outcome.seconds)
-                    repaired[tool.key].changes.append(outcome.changes)
-            if round_:
-                view.note(f"round {round_}: " + ", ".join(
-                    f"{t.label} {repaired[t.key].times[-1]:.2f}s" for t in tools))
-        # The host is converged again for the peers' check too.
-        for tool in tools:
-            outcome = run_tool(tool, apply=False)
-            if outcome.changes != 0:
-                view.error(f"{tool.label} sees changes after the repair runs", outcome.output[-3000:])
-                return 1
 
-    results = build_results(tools, check, repaired, counts, versions, runs)
-    results["converged_check_changes"] = converged
+        def repaired_ok(tool: Tool, outcome: Outcome) -> str | None:
+            now = _main_cf_value(host, DRIFT_KEY)
+            if outcome.code != 0 or now != want or not outcome.changes:
+                return f"main.cf now {now!r} (want {want!r})"
+            return None
+
+        repaired = timed_rounds(view, tools, "repair", runs, "repair", before=lambda: _drift(host),
+                                after=repaired_ok)
+        fairness(view, tools)  # converged again for every tool
+
+    view.heading(f"fresh converge of 1 host, {runs} runs per tool, each on its own fresh host")
+    fresh, profiles = fresh_rounds(view, lab.inventory_path, [h for h in hosts if h.name != BENCH_HOST], runs)
+    return {"tools": all_tools, "counts": counts, "converged": converged, "drift_check": check, "rerun": rerun,
+            "repair": repaired, "fresh": fresh, "fresh_profile": median_profile(profiles), "host": host}
+
+
+def median_profile(profiles: list[dict[str, float]]) -> dict[str, float]:
+    """Per step or phase, the median of its seconds over the runs, slowest first."""
+    names = {name for profile in profiles for name in profile}
+    medians = {name: round(statistics.median(p.get(name, 0.0) for p in profiles), 3) for name in names}
+    return dict(sorted(medians.items(), key=lambda item: -item[1]))
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _lab(view: BenchView, count: int):
+    from tooling.lab import down, up
+
+    view.heading(f"fresh lab: {count} host(s)")
+    t0 = time.monotonic()
+    down()
+    lab = up(hosts=count)
+    view.note(f"{count} fresh host(s) up in {time.monotonic() - t0:.1f}s")
+    return lab
+
+
+def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool = True,
+              forks: int | None = None) -> int:
+    from provisioner import app, inventory
+    from tooling.bench.latency import run_latency
+    from tooling.bench.scale import run_scale
+    from tooling.lab import LabError, down
+
+    view = BenchView()
+    if runs < 1 or hosts < 1:
+        view.error("--runs and --hosts must be at least 1")
+        return 1
+    try:
+        versions = tool_versions()
+    except metadata.PackageNotFoundError as exc:
+        view.error(f"{exc} is not installed: run `make bench` (installs '.[bench]')")
+        return 1
+    GENERATED_DIR.mkdir(parents=True, exist_ok=True)
+    # Bytecode for the checkout's own modules, as `pip install` writes it for an installed package (and for
+    # the peers, installed by pip): where PYTHONDONTWRITEBYTECODE is set, every run would compile them again.
+    compileall.compile_dir(str(REPO_ROOT / "provisioner"), quiet=1)
+    compileall.compile_dir(str(REPO_ROOT / "tooling"), quiet=1)
+    compileall.compile_file(str(REPO_ROOT / "tasks.py"), quiet=1)
+    started = time.monotonic()
+    results: dict[str, Any] = {"runs": runs, "versions": versions, "command": os.environ.get("BENCH_COMMAND")}
+    errors: list[str] = []
+
+    def part(name: str, func) -> None:
+        """A later part that fails is reported with the rows measured before it."""
+        try:
+            results[name] = func()
+        except (BenchError, LabError) as exc:
+            view.error(f"{name}: {exc}")
+            errors.append(f"{name}: {str(exc).splitlines()[0]}")
+
+    def latency_rows(inventory_path: Path, host: Host, prepare: bool) -> dict[str, Any]:
+        if prepare:
+            prepare_for_peers([host])
+            mark_peers_converged(host)
+        return run_latency(view, inventory_path, host, GENERATED_DIR, runs, app.verify_ports(host))
+
+    try:
+        lab = _lab(view, 1 + len(FRESH_TOOLS) * runs)
+        one = one_host_rows(view, lab, runs, repair)
+        results.update(build_results(one["tools"], one, versions, runs))
+        if latency and hosts == 1:
+            part("latency", lambda: latency_rows(lab.inventory_path, one["host"], prepare=False))
+        if hosts > 1:
+            part("scale_lab", lambda: _lab(view, hosts).inventory_path)
+            scale_inventory = results.pop("scale_lab", None)
+            if scale_inventory is not None:
+                part("scale", lambda: run_scale(view, scale_inventory, runs, forks))
+            if scale_inventory is not None and latency:
+                host = inventory.load(str(scale_inventory)).hosts[BENCH_HOST]
+                part("latency", lambda: latency_rows(scale_inventory, host, prepare=True))
+    except (BenchError, LabError) as exc:
+        view.error(str(exc))
+        return 1
+    finally:
+        view.note("taking the lab down")
+        down()
+        view.note(f"the bench held the lab for {time.monotonic() - started:.0f}s")
+    results["errors"] = errors
+    results["lab_seconds"] = round(time.monotonic() - started, 1)
+    results["targets"] = [t.__dict__ | {"verdict": t.verdict} for t in evaluate(results)]
     RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n")
     view.heading("results")
     view.results(results, REPAIR_TITLE)
-    view.note(f"written: {RESULTS_PATH.relative_to(REPO_ROOT)}; lab host {host.name} is still up "
-              "(`invoke lab.down` removes it)")
-    return 0
+    view.note(f"written: {RESULTS_PATH.relative_to(REPO_ROOT)}")
+    for error in errors:
+        view.error(f"not measured: {error}")
+    return 1 if errors else 0
 
 
-def rotate(tools: list[Tool], round_: int) -> list[Tool]:
-    """Each round starts with a different tool, so that no tool always runs first."""
-    shift = round_ % len(tools)
-    return tools[shift:] + tools[:shift]
-
-
-def build_results(tools: list[Tool], check: dict[str, Stats], repaired: dict[str, Stats],
-                  counts: dict[str, dict[str, int] | None], versions: dict[str, str], runs: int) -> dict[str, Any]:
+def build_results(tools: list[Tool], one: dict[str, Any], versions: dict[str, str], runs: int) -> dict[str, Any]:
     def job(stats: dict[str, Stats]) -> dict[str, Any]:
-        base = statistics.median(stats["provisioner"].times)
+        base = stats["provisioner"].row()["median_s"]
         rows = {}
-        for tool in tools:
-            row = stats[tool.key].row()
+        for key, st in stats.items():
+            row = st.row()
             row["ratio_vs_provisioner"] = round(row["median_s"] / base, 2) if base else None
-            rows[tool.key] = row
+            rows[key] = row
         return rows
 
     return {
-        "runs": runs,
-        "host": f"{BENCH_HOST} (Debian 12 lab host), converged and verified by provisioner before timing",
-        "versions": versions,
-        "tools": {tool.key: {"label": tool.label, "what": tool.what, **(counts.get(tool.key) or {})}
+        "host": f"{BENCH_HOST} (Debian 12 lab host), converged and verified by provisioner before timing; "
+                "fresh converges each on a fresh lab host",
+        "tools": {tool.key: {"label": tool.label, "what": tool.what, **(one["counts"].get(tool.key) or {})}
                   for tool in tools},
-        "drift_check": job(check),
-        "repair": job(repaired) if repaired else None,
-        "timing": "wall time of the whole CLI process (time.perf_counter around subprocess.run); "
-                  "one untimed warm-up run per tool; runs interleaved; cold SSH connection each run",
+        "converged_check_changes": one["converged"],
+        "drift_check": job(one["drift_check"]),
+        "rerun": job(one["rerun"]),
+        "repair": job(one["repair"]) if one["repair"] else None,
+        "fresh": job(one["fresh"]),
+        "fresh_profile": one["fresh_profile"],
+        "timing": "wall time of the whole CLI process (time.perf_counter around subprocess.run); CPU: user+sys "
+                  "of its process tree (getrusage RUSAGE_CHILDREN); one untimed warm-up run per tool for the "
+                  "drift check, rerun and repair; runs interleaved; cold SSH connection each run",
     }

@@ -20,6 +20,7 @@ from .naming import HostPlan, index_of_name, plan_host, plan_hosts
 from .system import (
     RUN_COMMANDS,
     children,
+    ensure_inotify_instances,
     cmdline,
     find_nspawn,
     netns_inode,
@@ -228,6 +229,10 @@ def _up(suites: list[str], inventory_dir: Path | str | None, boot_timeout: float
     require_commands(RUN_COMMANDS)
     inventory_path, secrets_path = _paths(Path(inventory_dir) if inventory_dir is not None else None)
     images = {suite: ensure_image(suite) for suite in dict.fromkeys(suites)}
+    raised = ensure_inotify_instances(count)
+    if raised:
+        log.warning("fs.inotify.max_user_instances raised from %d to %d for %d hosts (each host's systemd takes "
+                    "inotify instances; at 128 about the 20th host fails to boot)", *raised, count)
     config.STATE_DIR.mkdir(parents=True, exist_ok=True)
     domain = lab_domain()
 

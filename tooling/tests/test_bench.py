@@ -130,3 +130,26 @@ def test_pyinfra_apply_counts_successes():
     )
     assert pyinfra_changes(out, apply=True) == 1
     assert pyinfra_changes(out.replace("] Success", "] Error"), apply=True) is None
+
+
+def test_peers_lock_down_the_ports_provisioner_locks_to_the_control_node_only():
+    from tooling.bench.peer_state import PEER_NFT_TABLE
+
+    firewall = peer_desired(LAB_VARS, DEBIAN12)["firewall"]
+    script = firewall["nft_lockdown"]
+    assert firewall["packages"] == list(DEBIAN12.firewall_install)
+    assert "ip saddr 10.200.1.1 tcp dport { 25, 587 } accept" in script
+    assert "tcp dport { 25, 587 } reject with tcp reset" in script
+    assert script.startswith(f"table inet {PEER_NFT_TABLE}\ndelete table inet {PEER_NFT_TABLE}\n")
+    assert firewall["nft_lift"] == f"delete table inet {PEER_NFT_TABLE}\n"
+
+
+def test_peers_make_the_certificate_provisioner_makes():
+    from provisioner.certs import FFDHE2048_PEM
+    from provisioner.desired import DH_PARAMS, TLS_CERT, TLS_KEY
+
+    tls = peer_desired(LAB_VARS, DEBIAN12)["tls"]
+    assert (tls["cert"], tls["key"], tls["subject"]) == (TLS_CERT, TLS_KEY, f"/CN={LAB_VARS.myhostname}")
+    assert tls["dh_params"] == {"path": DH_PARAMS, "content": FFDHE2048_PEM}
+    main_cf = dict((i["key"], i["line"]) for i in peer_desired(LAB_VARS, DEBIAN12)["main_cf_set"])
+    assert main_cf["smtpd_tls_cert_file"].endswith(TLS_CERT)

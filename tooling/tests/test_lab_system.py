@@ -80,3 +80,15 @@ def test_boot_timeout_names_host_and_shows_log_tail(monkeypatch, tmp_path):
     msg = str(e.value)
     assert "lab1: sshd at 10.200.1.2:22 did not answer" in msg
     assert "Failed to start OpenBSD Secure Shell server." in msg
+
+
+def test_inotify_instances_raised_only_when_many_hosts_need_more(tmp_path):
+    from tooling.lab.system import ensure_inotify_instances, inotify_instances_needed
+
+    knob = tmp_path / "max_user_instances"
+    knob.write_text("128\n")
+    assert ensure_inotify_instances(10, knob) is None and knob.read_text() == "128\n"
+    assert ensure_inotify_instances(50, knob) == (128, inotify_instances_needed(50))
+    assert int(knob.read_text()) >= 4096
+    assert ensure_inotify_instances(50, knob) is None  # already high enough
+    assert inotify_instances_needed(200) == 6400
