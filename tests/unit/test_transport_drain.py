@@ -61,8 +61,10 @@ def channel_for():
         server.close()
 
 
-def _script(*events):
+def _script(*events, status_first: bool = False):
     def behave(channel):
+        if status_first:
+            channel.send_exit_status(3)
         for kind, value in events:
             if kind == "out":
                 channel.sendall(value)
@@ -70,7 +72,8 @@ def _script(*events):
                 channel.sendall_stderr(value)
             elif kind == "sleep":
                 time.sleep(value)
-        channel.send_exit_status(3)
+        if not status_first:
+            channel.send_exit_status(3)
         channel.shutdown_write()
         channel.close()
     return behave
@@ -81,6 +84,15 @@ def test_stdout_and_stderr_until_the_exit_status(channel_for):
     channel = channel_for(_script(("out", b"hello\n"), ("err", b"warn\n"), ("sleep", 0.1), ("out", big)))
     out, err = HostConnection._drain(channel, 10, "test")
     assert out == "hello\n" + big.decode() and err == "warn\n"
+    assert channel.recv_exit_status() == 3
+
+
+def test_output_after_the_exit_status_is_kept_until_the_end_of_output(channel_for):
+    # sshd may send the exit status before the last of the output: only the EOF says the output is whole.
+    channel = channel_for(_script(("sleep", 0.2), ("out", b"facts\n"), ("sleep", 0.2), ("err", b"late\n"),
+                                  status_first=True))
+    out, err = HostConnection._drain(channel, 10, "test")
+    assert (out, err) == ("facts\n", "late\n")
     assert channel.recv_exit_status() == 3
 
 
