@@ -1,4 +1,7 @@
-"""One SMTP session per port: the seed's checks, in order, recorded as CheckResults.
+"""The SMTP sessions of one port: the seed's checks, recorded as CheckResults.
+
+The main session runs the checks in order; each AUTH that must be refused runs
+on a session of its own (``refusal_session``), concurrently with it.
 
 A refused or timed-out connection yields failed checks, never an exception.
 No mail ever leaves the server: the relay test after AUTH stops at RCPT TO
@@ -101,8 +104,8 @@ class PortSession:
 
     # -- steps
     def _connect(self, record: bool = True) -> bool:
-        """Open the connection and read the greeting. With record=False (a reconnect)
-        only failures are recorded."""
+        """Open the connection and read the greeting. With record=False (a refusal's own
+        session) only failures are recorded."""
         implicit = self.ctx if self.implicit_tls else None
         where = f"{self.t.address}:{self.port}"
         tls = " (implicit TLS)" if implicit else ""
@@ -126,23 +129,8 @@ class PortSession:
             self.add("connect", True, f"connected to {where}{tls}")
             return self.expect("greeting", reply, Expect(220, label="220 greeting"))
         if reply.code != 220:
-            return self.expect("greeting", reply, Expect(220, label="220 greeting"), "reconnect")
+            return self.expect("greeting", reply, Expect(220, label="220 greeting"))
         return True
-
-    def _reconnect(self) -> bool:
-        """A fresh TLS session (after an AUTH that should have failed succeeded)."""
-        try:
-            self.smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
-        self._close()
-        if not self._connect(record=False):
-            return False
-        if not self.implicit_tls:
-            self.smtp.ehlo_raw(self.ehlo_name)
-            if self.smtp.starttls_raw(self.ctx, self.t.myhostname).code != 220:
-                return False
-        return self.smtp.ehlo_raw(self.ehlo_name).code == 250
 
     def _ehlo_plain(self) -> None:
         reply = self.smtp.ehlo_raw(self.ehlo_name)
@@ -234,26 +222,13 @@ class PortSession:
         self.local_queued = send_local(self, self.smtp)
 
     def _auth_checks(self) -> None:
-        t = self.t
-        probe_user = (t.member or t.outsider or Credentials("provisioner-verify-nouser", "")).user
-        wrong = Credentials(probe_user, "wrong-" + secrets.token_urlsafe(12))
-        refused = Expect(535, "5.7.8", label="535 5.7.8 authentication failed")
-        tries = [("auth wrong password", wrong)]
-        if t.outsider is not None:
-            tries.append(("auth outsider refused", t.outsider))
-        for name, cred in tries:
-            if not self._auth(name, cred, refused) and self.last_auth_code == 235:
-                # The session is now authenticated; only a new one can test the rest.
-                if not self._reconnect():
-                    self.add("reconnect", False, "could not open a fresh session for the remaining AUTH checks")
-                    raise Aborted
-        if t.member is not None:
-            if self._auth("auth member accepted", t.member,
-                          Expect(235, "2.7.0", label="235 2.7.0 Authentication successful")):
-                self._relay_after_auth()
-            else:
-                self.add("relay allowed after auth", False,
-                         "not attempted: AUTH as the member failed")
+        member = self.t.member
+        if member is None:
+            return
+        if self._auth("auth member accepted", member, Expect(235, "2.7.0", label="235 2.7.0 Authentication successful")):
+            self._relay_after_auth()
+        else:
+            self.add("relay allowed after auth", False, "not attempted: AUTH as the member failed")
 
     def _auth(self, name: str, cred: Credentials, exp: Expect) -> bool:
         reply = self.smtp.cmd("AUTH PLAIN " + plain_blob(cred.user, cred.password))
@@ -335,3 +310,49 @@ def deliver_only(run: PortSession) -> PortSession:
     finally:
         run._close()
     return run
+
+
+REFUSED = Expect(535, "5.7.8", label="535 5.7.8 authentication failed")
+
+
+def refusals(target: VerifyTarget) -> list[tuple[str, Credentials]]:
+    """The AUTH attempts that must get 535: a wrong password, and the outsider's own."""
+    probe_user = (target.member or target.outsider or Credentials("provisioner-verify-nouser", "")).user
+    tries = [("auth wrong password", Credentials(probe_user, "wrong-" + secrets.token_urlsafe(12)))]
+    if target.outsider is not None:
+        tries.append(("auth outsider refused", target.outsider))
+    return tries
+
+
+def refusal_session(run: PortSession, name: str, cred: Credentials) -> PortSession:
+    """One refused AUTH on a session of its own, so that the server's delay after a
+    failed AUTH (pam_unix's) and its per-connection ``sleep 5`` overlap the main
+    session's instead of adding to it. The way to AUTH (greeting, EHLO, STARTTLS)
+    is checked by the main session; here a failure on it only says why the AUTH
+    was not attempted. Records exactly one result, named ``name``."""
+    try:
+        why = _reach_auth(run)
+        if why:
+            run.results[:] = [CheckResult(run.port, name, False, run.scrub("not attempted: " + why))]
+            return run
+        run._auth(name, cred, REFUSED)
+        run.smtp.quit()
+    except (OSError, smtplib.SMTPException, ssl.SSLError, ValueError) as exc:
+        if not run.results:
+            run.add(name, False, f"session aborted before the reply to AUTH: {error_text(exc)}")
+    finally:
+        run._close()
+    return run
+
+
+def _reach_auth(run: PortSession) -> str:
+    """Connect, EHLO and STARTTLS quietly; why AUTH cannot be tried, or ''."""
+    if not run._connect(record=False):
+        return "; ".join(c.detail for c in run.results)
+    reply = run.smtp.ehlo_raw(run.ehlo_name)
+    if reply.code == 250 and not run.implicit_tls:
+        starttls = run.smtp.starttls_raw(run.ctx, run.t.myhostname)
+        if starttls.code != 220:
+            return f"expected 220 to STARTTLS, got {starttls}"
+        reply = run.smtp.ehlo_raw(run.ehlo_name)
+    return "" if reply.code == 250 else f"expected 250 to EHLO, got {reply}"

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.certs import cert_matches_hostname, cert_names, hostname_matches
 from provisioner.verify import client as V
+from provisioner.verify import session as S
 from provisioner.verify.expect import (
     Expect,
     Reply,
@@ -98,7 +99,10 @@ class FakeSMTP:
     echo_auth: bool = False  # a badly behaved server that echoes the credentials back
     offer_auth_before_tls: bool = False
     greet: bool = True
+    greet_delay: float = 0.0  # like Postfix's smtpd_client_restrictions = sleep 5
     mailbox: list[str] = field(default_factory=list)
+    open_sessions: int = 0
+    most_open: int = 0
     commands: list[str] = field(default_factory=list)
 
     def start(self) -> int:
@@ -107,6 +111,7 @@ class FakeSMTP:
         self.sock.listen(8)
         self.sock.settimeout(0.2)
         self._stop = threading.Event()
+        self._count = threading.Lock()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         return self.sock.getsockname()[1]
@@ -126,12 +131,17 @@ class FakeSMTP:
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(10)
+        with self._count:
+            self.open_sessions += 1
+            self.most_open = max(self.most_open, self.open_sessions)
         try:
             self._session(conn)
         except (OSError, ssl.SSLError):
             pass
         finally:
             conn.close()
+            with self._count:
+                self.open_sessions -= 1
 
     def _session(self, conn: socket.socket) -> None:
         tls = False
@@ -141,6 +151,7 @@ class FakeSMTP:
         if not self.greet:
             self._stop.wait(5)
             return
+        self._stop.wait(self.greet_delay)
         f = conn.makefile("rb")
 
         def send(*lines: str) -> None:
@@ -406,8 +417,8 @@ def test_port25_all_ok_with_local_delivery(fake):
         "connect", "greeting", "ehlo", "starttls offered", "auth not offered before tls",
         "relay refused without auth", "rset", "starttls", "tls version", "certificate name",
         "auth offered after tls", "relay refused after tls without auth",
-        "local delivery accepted", "auth wrong password", "auth outsider refused",
-        "auth member accepted", "relay allowed after auth", "rset", "quit", "local delivery",
+        "local delivery accepted", "auth member accepted", "relay allowed after auth", "rset", "quit",
+        "auth wrong password", "auth outsider refused", "local delivery",
     ]
     token = reads[0]
     assert token.startswith("provisioner-verify-") and token in srv.mailbox[0]
@@ -455,11 +466,41 @@ def test_member_outside_group_fails_and_relay_not_attempted(fake):
 def test_outsider_accepted_is_a_failure(fake):
     _, port = fake("smtp", users={"mailuser": (MEMBER_PW, True), "outsider": (OUTSIDER_PW, True)})
     rep = V.verify(target(port))
-    # the outsider's 235 authenticated the session: the member is tested on a new one
+    # the outsider's AUTH has a session of its own: the member's is not affected by its 235
     assert [c.name for c in rep.failed] == ["auth outsider refused"]
     assert "got 235" in rep.failed[0].detail
     assert by_name(rep, port)["auth member accepted"].ok
     assert by_name(rep, port)["relay allowed after auth"].ok
+
+
+def test_refused_auths_run_on_their_own_sessions_beside_the_main_one(fake):
+    # Each session waits out the greeting delay: the refused AUTHs must not queue behind the main session.
+    srv, port = fake("smtp", greet_delay=0.3)
+    rep = V.verify(target(port))
+    assert rep.ok, rep.failed
+    assert srv.most_open == 3
+    auths = [c for c in srv.commands if c.upper().startswith("AUTH")]
+    assert len(auths) == 3
+
+
+def test_refusal_that_cannot_reach_auth_fails_verify(fake, monkeypatch):
+    # Only the refusal sessions go through _reach_auth; the main session passes.
+    _, port = fake("smtp")
+    monkeypatch.setattr(S, "_reach_auth", lambda run: "expected 220 greeting, got 421 4.7.0 too many connections")
+    rep = V.verify(target(port))
+    assert not rep.ok
+    assert {c.name: c.detail for c in rep.failed} == {
+        "auth wrong password": "not attempted: expected 220 greeting, got 421 4.7.0 too many connections",
+        "auth outsider refused": "not attempted: expected 220 greeting, got 421 4.7.0 too many connections",
+    }
+
+
+def test_refusal_session_on_a_server_that_drops_it_reports_one_result(fake):
+    _, port = fake("smtp", greet=False)
+    run = V._session(target(port, timeout=0.3), port, str, "tok", do_local=False)
+    S.refusal_session(run, "auth wrong password", Credentials("mailuser", "wrong"))
+    assert [(c.name, c.ok) for c in run.results] == [("auth wrong password", False)]
+    assert run.results[0].detail == "not attempted: expected 220 greeting, got timeout"
 
 
 def test_auth_before_tls_is_a_failure(fake):
