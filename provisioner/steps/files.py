@@ -101,6 +101,7 @@ def write_change(
     prelude: tuple[Action, ...] = (),
     then: tuple[Action, ...] = (),
     after_restore: tuple[Action, ...] = (),
+    settled: bool = False,
 ) -> Change:
     """Write ``content`` to ``before.path``, the file as the facts have it.
 
@@ -111,7 +112,7 @@ def write_change(
     shipped by. ``prelude``, ``then``: actions that run before and after the
     write. ``after_restore``: what makes a rollback of the file take effect
     (recorded in the journal before the write, so a rollback runs it after
-    the file is back).
+    the file is back). ``settled``: see WriteFile.
     """
     path = before.path
     drifted = attributes_drift(before, mode, owner, group)
@@ -141,7 +142,8 @@ def write_change(
     return Change(
         step=step,
         summary=summary,
-        actions=(*prelude, _restorable(WriteFile(target, content, mode=mode, owner=owner, group=group, secret=secret),
+        actions=(*prelude, _restorable(WriteFile(target, content, mode=mode, owner=owner, group=group, secret=secret,
+                                                 settled=settled),
                                        after_restore), *then),
         diff=unified_diff(path, before.content if before.exists else None, content)
         if show_diff and not secret else None,

@@ -76,4 +76,4 @@ class MainCf(Step):
         else:
             summary = f"update {MAIN_CF}: {describe(settings, set_keys, removed)}"
         notify = notify_for(set_keys + removed) if state.exists else frozenset({"postfix:restart"})
-        return [write_change(self.name, summary, state, new, notify=notify)]
+        return [write_change(self.name, summary, state, new, notify=notify, settled=True)]

@@ -289,3 +289,18 @@ def test_a_service_comes_back_to_its_state_before_the_run(tmp_path):
         run.close()
     finally:
         proc.kill()
+
+
+def test_a_settled_write_is_old_enough_for_postfix_to_read_at_once(tmp_path, etc):
+    # Postfix rereads a main.cf changed in the last 2 s until it is not; the settled write sets it 2 s back.
+    run = Run(tmp_path / "host")
+    me = dict(owner=str(os.getuid()), group=str(os.getgid()))
+    started = int(time.time())
+    assert run.step(body(WriteFile(str(etc / "main.cf"), "new main\n", settled=True, **me),
+                         WriteFile(str(etc / "new.cf"), "brand new\n", **me))).returncode == 0
+    assert (etc / "main.cf").read_text() == "new main\n"
+    assert (etc / "main.cf").stat().st_mtime < started - 1  # 2 whole seconds old already
+    assert (etc / "new.cf").stat().st_mtime >= started  # only when asked
+    assert run.rollback()[-1] == "done\trolled-back"
+    assert (etc / "main.cf").read_text() == "old main\n"
+    run.close()

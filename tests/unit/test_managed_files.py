@@ -121,6 +121,7 @@ def test_main_cf_behind_a_link_inside_etc_converges_through_it():
     (change,) = MainCf().check(lab_context(facts))
     assert change.summary == f"update {MAIN_CF}: set smtpd_tls_loglevel = 0"
     assert change.actions[0].path == "/etc/postfix/main.cf.site"
+    assert change.actions[0].settled  # Postfix reads it at once (see WriteFile.settled)
     assert MainCf().check(lab_context(apply_effects(facts, [change]))) == []
 
 
