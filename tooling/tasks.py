@@ -94,10 +94,10 @@ def demo(c):
             "latency": "the 50 ms RTT rows through the relay (default on; --no-latency skips them)",
             "forks": "provisioner's --forks for the scale rows (default: its own default)"})
 def bench(c, runs=5, repair=True, hosts=1, latency=True, forks=None):
-    """provisioner vs ansible-core vs pyinfra on fresh lab hosts; scale rows with --hosts N; targets checked."""
+    """provisioner vs ansible-core vs pyinfra on fresh lab hosts; scale rows with --hosts N (or 10,50); targets checked."""
     from tooling.bench.run import run_bench
 
-    _exit(run_bench(runs=int(runs), repair=repair, hosts=int(hosts), latency=latency,
+    _exit(run_bench(runs=int(runs), repair=repair, hosts=str(hosts), latency=latency,
                     forks=int(forks) if forks else None))
 
 

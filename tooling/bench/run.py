@@ -6,9 +6,10 @@ One invocation gives every row (docs/bench.md):
    provisioner for the drift check, the repair of one drift and the real
    rerun (four tools); the other hosts each get one timed fresh converge by
    one tool (provisioner with verify, Ansible tuned, pyinfra), interleaved;
-2. scale rows (``--hosts N`` > 1) on N fresh hosts: provisioner's fresh
-   converge of all N, then the floor, no-op dry runs of N and of 1 host, and
-   the real rerun of N, interleaved (``tooling.bench.scale``);
+2. scale rows (``--hosts N``, or ``10,50`` for one lab of each size, every
+   size > 1) on N fresh hosts: provisioner's fresh converge of all N, then
+   the floor, no-op dry runs of N and of 1 host, and the real rerun of N,
+   interleaved (``tooling.bench.scale``); the targets read the largest size;
 3. latency rows: the drift check and the real rerun of a converged host
    through a relay adding 50 ms RTT, three tools (``tooling.bench.latency``);
 4. the issue's targets, each with its figure and PASS/FAIL (``tooling.bench.targets``).
@@ -206,7 +207,15 @@ def _lab(view: BenchView, count: int):
     return lab
 
 
-def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool = True,
+def scale_sizes(hosts: str | int) -> list[int]:
+    """``--hosts``: N or a comma-separated list of sizes; 1 (no scale rows) is dropped. ValueError if not numbers."""
+    sizes = sorted({int(part) for part in str(hosts).split(",") if part.strip()})
+    if not sizes or sizes[0] < 1:
+        raise ValueError(str(hosts))
+    return [n for n in sizes if n > 1]
+
+
+def run_bench(runs: int = 5, repair: bool = True, hosts: str | int = 1, latency: bool = True,
               forks: int | None = None) -> int:
     from provisioner import app, inventory
     from tooling.bench.latency import run_latency
@@ -214,8 +223,13 @@ def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool 
     from tooling.lab import LabError, down
 
     view = BenchView()
-    if runs < 1 or hosts < 1:
-        view.error("--runs and --hosts must be at least 1")
+    try:
+        sizes = scale_sizes(hosts)
+    except ValueError:
+        view.error(f"--hosts must be a number of hosts of at least 1, or several comma-separated (10,50): {hosts!r}")
+        return 1
+    if runs < 1:
+        view.error("--runs must be at least 1")
         return 1
     try:
         versions = tool_versions()
@@ -250,16 +264,19 @@ def run_bench(runs: int = 5, repair: bool = True, hosts: int = 1, latency: bool 
         lab = _lab(view, 1 + len(FRESH_TOOLS) * runs)
         one = one_host_rows(view, lab, runs, repair)
         results.update(build_results(one["tools"], one, versions, runs))
-        if latency and hosts == 1:
+        if latency and not sizes:
             part("latency", lambda: latency_rows(lab.inventory_path, one["host"], prepare=False))
-        if hosts > 1:
-            part("scale_lab", lambda: _lab(view, hosts).inventory_path)
+        scale_inventory = None
+        for n in sizes:
+            part("scale_lab", lambda n=n: _lab(view, n).inventory_path)
             scale_inventory = results.pop("scale_lab", None)
             if scale_inventory is not None:
                 part("scale", lambda: run_scale(view, scale_inventory, runs, forks))
-            if scale_inventory is not None and latency:
-                host = inventory.load(str(scale_inventory)).hosts[BENCH_HOST]
-                part("latency", lambda: latency_rows(scale_inventory, host, prepare=True))
+                if "scale" in results:
+                    results.setdefault("scale_sizes", []).append(results["scale"])
+        if scale_inventory is not None and latency:  # on the largest lab, the last one up
+            host = inventory.load(str(scale_inventory)).hosts[BENCH_HOST]
+            part("latency", lambda: latency_rows(scale_inventory, host, prepare=True))
     except (BenchError, LabError) as exc:
         view.error(str(exc))
         return 1

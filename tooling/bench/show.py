@@ -57,6 +57,27 @@ class BenchView:
             table.add_row(*cells)
         self.console.print(table)
 
+    def _scale_table(self, scale: dict[str, Any], runs: int) -> None:
+        n = scale["hosts"]
+        table = Table(title=f"provisioner with {n} lab hosts at once "
+                            f"(forks: {scale['forks'] or 'default'}), {runs} runs")
+        for column in ("job", "median", "min", "control-node CPU"):
+            table.add_column(column, justify="left" if column == "job" else "right", no_wrap=True)
+        fresh = scale["fresh"]
+        table.add_row(f"fresh converge, {n} hosts ({fresh['verified_hosts']}/{n} verified; 1 run)",
+                      f"{fresh['seconds']:.2f}s", "", f"{fresh['cpu_s']:.2f}s")
+        for key, title in (("floor", f"floor: fact script over OpenSSH to {n} hosts at once"),
+                           ("noop", f"no-op dry run, {n} hosts"), ("noop_one_host", "no-op dry run, 1 host"),
+                           ("rerun", f"real rerun, {n} hosts")):
+            row = scale.get(key)
+            if row is None:
+                continue
+            table.add_row(title, f"{row['median_s']:.2f}s", f"{row['min_s']:.2f}s", f"{row['cpu_median_s']:.2f}s")
+        self.console.print(table)
+        if scale.get("cpu_per_extra_host_s") is not None:
+            self.console.print(f"control-node CPU per extra host (no-op dry run, {n} hosts): "
+                               f"{scale['cpu_per_extra_host_s'] * 1000:.1f} ms")
+
     def results(self, results: dict[str, Any], repair_title: str) -> None:
         labels = {key: tool["label"] for key, tool in results.get("tools", {}).items()}
         runs = results["runs"]
@@ -83,27 +104,8 @@ class BenchView:
             for job, title in (("drift_check", "drift check"), ("rerun", "real rerun")):
                 self._job_table(f"{title} at {latency['one_way_delay_s'] * 2000:.0f} ms RTT (relay), {runs} runs",
                                 latency[job], latency["labels"], None)
-        scale = results.get("scale")
-        if scale:
-            n = scale["hosts"]
-            table = Table(title=f"provisioner with {n} lab hosts at once "
-                                f"(forks: {scale['forks'] or 'default'}), {runs} runs")
-            for column in ("job", "median", "min", "control-node CPU"):
-                table.add_column(column, justify="left" if column == "job" else "right", no_wrap=True)
-            fresh = scale["fresh"]
-            table.add_row(f"fresh converge, {n} hosts ({fresh['verified_hosts']}/{n} verified; 1 run)",
-                          f"{fresh['seconds']:.2f}s", "", f"{fresh['cpu_s']:.2f}s")
-            for key, title in (("floor", f"floor: fact script over OpenSSH to {n} hosts at once"),
-                               ("noop", f"no-op dry run, {n} hosts"), ("noop_one_host", "no-op dry run, 1 host"),
-                               ("rerun", f"real rerun, {n} hosts")):
-                row = scale.get(key)
-                if row is None:
-                    continue
-                table.add_row(title, f"{row['median_s']:.2f}s", f"{row['min_s']:.2f}s", f"{row['cpu_median_s']:.2f}s")
-            self.console.print(table)
-            if scale.get("cpu_per_extra_host_s") is not None:
-                self.console.print(f"control-node CPU per extra host (no-op dry run): "
-                                   f"{scale['cpu_per_extra_host_s'] * 1000:.1f} ms")
+        for scale in results.get("scale_sizes") or ([results["scale"]] if results.get("scale") else []):
+            self._scale_table(scale, runs)
         targets = results.get("targets")
         if targets:
             table = Table(title="targets (issue 10)")

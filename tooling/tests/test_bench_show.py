@@ -51,7 +51,7 @@ def test_every_row_and_target_is_printed():
     text = _render(_results())
     for expected in ("drift check of a converged host", "real rerun of a converged host", "fresh converge, 1 host",
                      "drift check at 50 ms RTT", "real rerun at 50 ms RTT", "no-op dry run, 50 hosts",
-                     "floor: fact script over OpenSSH to 50 hosts at once", "CPU per extra host (no-op dry run): 12.0 ms",
+                     "floor: fact script over OpenSSH to 50 hosts at once", "CPU per extra host (no-op dry run, 50 hosts): 12.0 ms",
                      "targets (issue 10)", "PASS", "held the lab for 1234s"):
         assert expected in text, expected
 
@@ -63,3 +63,14 @@ def test_a_failed_scale_converge_prints_without_its_no_op_rows():
     text = _render(results)
     assert "48/50 verified" in text and "no-op dry run, 50 hosts" not in text
     assert "FAIL" in text and "not measured" in text
+
+
+def test_every_scale_size_gets_its_table():
+    results = _results()
+    small = {**results["scale"], "hosts": 10, "cpu_per_extra_host_s": 0.02,
+             "fresh": {"hosts": 10, "seconds": 40.0, "cpu_s": 4.0, "exit": 0, "verified_hosts": 10}}
+    results["scale_sizes"] = [small, results["scale"]]
+    text = _render(results)
+    assert "provisioner with 10 lab hosts at once" in text and "provisioner with 50 lab hosts at once" in text
+    assert "10/10 verified" in text and "50/50 verified" in text
+    assert "(no-op dry run, 10 hosts): 20.0 ms" in text and "(no-op dry run, 50 hosts): 12.0 ms" in text

@@ -114,3 +114,14 @@ def test_a_skipped_verify_is_not_a_passed_one(tmp_path):
         "status": "ok", "changes": [], "round_trips": 3,
         "verify": {"ran": False, "reason": "unchanged", "verified_at": "2026-12-01T15:00:00Z"}}}}))
     assert provisioner_report(report)["lab1"].verified is None
+
+
+def test_scale_sizes_from_the_hosts_option():
+    from tooling.bench.run import scale_sizes
+
+    assert scale_sizes(1) == [] and scale_sizes("1") == []
+    assert scale_sizes("50") == [50]
+    assert scale_sizes("50,10") == [10, 50] and scale_sizes("10, 50,10") == [10, 50]
+    for bad in ("0", "x", "", "10,-1"):
+        with pytest.raises(ValueError):
+            scale_sizes(bad)
