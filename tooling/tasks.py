@@ -93,7 +93,7 @@ def demo(c):
             "hosts": "scale rows on this many fresh lab hosts (default 1: none)",
             "latency": "the 50 ms RTT rows through the relay (default on; --no-latency skips them)",
             "forks": "provisioner's --forks for the scale rows (default: its own default)"})
-def bench(c, runs=5, repair=True, hosts=1, latency=True, forks=None):
+def bench(c, runs=5, repair=True, hosts="1", latency=True, forks=None):
     """provisioner vs ansible-core vs pyinfra on fresh lab hosts; scale rows with --hosts N (or 10,50); targets checked."""
     from tooling.bench.run import run_bench
 
