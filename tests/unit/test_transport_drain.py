@@ -8,7 +8,6 @@ the run's give-up check.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import paramiko
@@ -16,26 +15,10 @@ import pytest
 
 from provisioner.transport import DRAIN_WAIT, HostConnection
 
+from .ssh_server import start_server
+
 
 _HOST_KEY = paramiko.RSAKey.generate(2048)  # the in-process server's, for this test only
-
-
-class _Server(paramiko.ServerInterface):
-    def __init__(self, behave):
-        self.behave = behave
-
-    def check_auth_none(self, username):
-        return paramiko.AUTH_SUCCESSFUL
-
-    def get_allowed_auths(self, username):
-        return "none"
-
-    def check_channel_request(self, kind, chanid):
-        return paramiko.OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel, command):
-        threading.Thread(target=self.behave, args=(channel,), daemon=True).start()
-        return True
 
 
 @pytest.fixture
@@ -44,9 +27,7 @@ def channel_for():
 
     def open_(behave):
         a, b = socket.socketpair()
-        server = paramiko.Transport(a)
-        server.add_server_key(_HOST_KEY)
-        server.start_server(event=threading.Event(), server=_Server(behave))  # returns at once
+        server = start_server(a, _HOST_KEY, behave)
         client = paramiko.Transport(b)
         client.connect()
         client.auth_none("root")
