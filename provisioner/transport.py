@@ -104,6 +104,17 @@ def known_host_keys(path: str) -> paramiko.HostKeys:
         return keys
 
 
+class _Transport(paramiko.Transport):
+    # AES-GCM first: its integrity check runs in C (cryptography's AESGCM), while with the CTR ciphers and
+    # their HMACs paramiko compares every packet's MAC byte by byte in Python (12.7 ms of CPU a host in a
+    # fleet dry run, half of all its CPU per host). A server without GCM (OpenSSH before 6.2: EL6) still
+    # agrees on a CTR cipher: the rest of paramiko's list follows, in its order.
+    _preferred_ciphers = (
+        *(c for c in paramiko.Transport._preferred_ciphers if c.endswith("-gcm@openssh.com")),
+        *(c for c in paramiko.Transport._preferred_ciphers if not c.endswith("-gcm@openssh.com")),
+    )
+
+
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client, hostname, key):
         raise _UnknownHostKey(key)
@@ -188,7 +199,7 @@ class HostConnection:
             client.connect(
                 hostname=hop.address, port=hop.port, username=hop.user, sock=sock,
                 key_filename=list(hop.keys) or None, look_for_keys=hop.defaults, allow_agent=hop.defaults,
-                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, transport_factory=_Transport,
             )
         except _UnknownHostKey as exc:
             raise TransportError(

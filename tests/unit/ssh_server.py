@@ -37,8 +37,12 @@ class Server(paramiko.ServerInterface):
         return True
 
 
-def start_server(sock: socket.socket, host_key: paramiko.PKey, behave: Behave) -> paramiko.Transport:
+def start_server(sock: socket.socket, host_key: paramiko.PKey, behave: Behave,
+                 ciphers: tuple[str, ...] | None = None) -> paramiko.Transport:
+    """``ciphers``: the only ciphers the server agrees to (default: paramiko's)."""
     server = paramiko.Transport(sock)
+    if ciphers is not None:
+        server.get_security_options().ciphers = ciphers
     server.add_server_key(host_key)
     server.start_server(event=threading.Event(), server=Server(behave))  # returns at once
     return server
@@ -55,7 +59,8 @@ def echo_exit(channel: paramiko.Channel) -> None:
 
 
 @contextmanager
-def listening(host_key: paramiko.PKey, behave: Behave = echo_exit) -> Iterator[int]:
+def listening(host_key: paramiko.PKey, behave: Behave = echo_exit,
+              ciphers: tuple[str, ...] | None = None) -> Iterator[int]:
     """The server on 127.0.0.1, one connection after another; yields its port."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -70,7 +75,7 @@ def listening(host_key: paramiko.PKey, behave: Behave = echo_exit) -> Iterator[i
                 conn, _ = listener.accept()
             except OSError:
                 continue
-            servers.append(start_server(conn, host_key, behave))
+            servers.append(start_server(conn, host_key, behave, ciphers))
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()

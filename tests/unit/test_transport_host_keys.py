@@ -1,5 +1,5 @@
-"""Strict host-key checking against the inventory's known_hosts, on real SSH connections to an
-in-process server on loopback: known, unknown and changed keys, and the file parsed once per version."""
+"""Connections to an in-process SSH server on loopback: strict host-key checking against the inventory's
+known_hosts (known, unknown and changed keys, the file parsed once per version), and the cipher agreed."""
 
 from __future__ import annotations
 
@@ -74,3 +74,16 @@ def test_the_file_is_parsed_once_per_version(tmp_path, keys, monkeypatch):
         with HostConnection(_host(port, kh, keys["client_file"])) as conn:
             assert conn.run_script("true", what="test").stdout == "ok\n"
         assert parsed == [kh, kh]
+
+
+@pytest.mark.parametrize("server_ciphers, agreed", [
+    (None, "aes128-gcm@openssh.com"),  # GCM first: its integrity check runs in C
+    (("aes128-ctr", "aes256-ctr"), "aes128-ctr"),  # a server without GCM (OpenSSH before 6.2) still agrees
+])
+def test_the_cipher_prefers_gcm_and_falls_back(tmp_path, keys, server_ciphers, agreed):
+    with listening(keys["server"], ciphers=server_ciphers) as port:
+        kh = _known_hosts(tmp_path / "known_hosts", port, keys["server"])
+        with HostConnection(_host(port, kh, keys["client_file"])) as conn:
+            transport = conn._conn.get_transport()
+            assert (transport.local_cipher, transport.remote_cipher) == (agreed, agreed)
+            assert conn.run_script("true", what="test").stdout == "ok\n"
