@@ -83,7 +83,7 @@ def run_scale(view: BenchView, inventory_path: Path, runs: int, forks: int | Non
     view.heading(f"scale: where the CPU of a no-op dry run of {n} hosts goes (one profiled, untimed run)")
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         argv = [a.replace("{tmp}", tmp) for a in every.argv["check"][1:]]
-        profile = profile_cli(argv, Path(tmp) / "dry-run.prof")
+        profile = profile_cli(argv, GENERATED_DIR / f"dry-run-{n}-hosts.prof")
     view.note(profile)
     result.update({
         "floor": floor.row(),
