@@ -236,11 +236,19 @@ def core_probes(spec: FactSpec) -> list[Probe]:
     return probes
 
 
+# The output leaves the host in one write: sshd sends what each small write of the probes gives as an SSH
+# packet of its own (about 110 for 18 KB), and paramiko's Python handles each one (0.12 ms of control-node
+# CPU a packet, most of a fleet dry run's CPU per host). GNU dd (coreutils, on every supported platform)
+# with iflag=fullblock reads to the end of the output, or 8 MiB, before it writes.
+ONE_WRITE = "dd bs=8M iflag=fullblock 2>/dev/null"
+
+
 def build_script(probes: Iterable[Probe], boundary: str) -> str:
-    parts = [PREAMBLE]
+    parts = [PREAMBLE, "{\n"]
     for probe in probes:
         parts.append(f"printf '\\n{boundary} %s\\n' {shlex.quote(probe.name)}\n( {probe.script}\n) 2>/dev/null\n")
     parts.append(f"printf '\\n{boundary} end\\n'\n")
+    parts.append(f"}} | {ONE_WRITE}\n")
     return "".join(parts)
 
 

@@ -1,5 +1,7 @@
 """Fact parsers on recorded output (tests/data/facts)."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,17 @@ def test_debian_family_releases_no_platform_models_are_refused(os_id, version):
 def test_releases_known_to_differ_are_refused_with_the_reason(os, reason):
     with pytest.raises(UnsupportedPlatform, match=f"{os.id}.*{reason}"):
         detect(os)
+
+
+def test_the_fact_script_output_leaves_in_one_write():
+    # Probes that print a little at a time, with pauses: sshd would send each piece as a packet of its own.
+    slow = [Probe(f"p{i}", f"printf 'line {i}\\n'; sleep 0.05; printf 'more {i}\\n'", str) for i in range(4)]
+    script = build_script(slow, "BOUNDARY")
+    proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE)
+    reads = []
+    while chunk := os.read(proc.stdout.fileno(), 1 << 20):
+        reads.append(chunk)
+    assert proc.wait() == 0
+    assert len(reads) == 1
+    sections = split_output(b"".join(reads).decode(), "BOUNDARY")
+    assert sections["p2"] == "line 2\nmore 2\n" and "end" in sections
