@@ -239,8 +239,10 @@ def core_probes(spec: FactSpec) -> list[Probe]:
 # The output leaves the host in one write: sshd sends what each small write of the probes gives as an SSH
 # packet of its own (about 110 for 18 KB), and paramiko's Python handles each one (0.12 ms of control-node
 # CPU a packet, most of a fleet dry run's CPU per host). GNU dd (coreutils, on every supported platform)
-# with iflag=fullblock reads to the end of the output, or 8 MiB, before it writes.
-ONE_WRITE = "dd bs=8M iflag=fullblock 2>/dev/null"
+# with iflag=fullblock reads to the end of the output, or 8 MiB, before it writes. Where dd cannot (another
+# dd refuses the flag before it reads a byte), cat passes the output on as it comes: an unsupported host
+# still gets its facts read, and the error that names its platform.
+ONE_WRITE = "{ dd bs=8M iflag=fullblock 2>/dev/null || cat; }"
 
 
 def build_script(probes: Iterable[Probe], boundary: str) -> str:

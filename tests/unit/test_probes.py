@@ -157,3 +157,11 @@ def test_the_fact_script_output_leaves_in_one_write():
     assert len(reads) == 1
     sections = split_output(b"".join(reads).decode(), "BOUNDARY")
     assert sections["p2"] == "line 2\nmore 2\n" and "end" in sections
+
+
+@pytest.mark.parametrize("dd", ["dd() { return 1; }", "dd() { return 127; }"])
+def test_without_a_dd_that_can_the_output_still_comes_whole(dd):
+    # A dd that refuses iflag=fullblock (or none at all): cat passes the output on as it comes.
+    script = build_script([Probe("p", "printf 'a\\nb\\n'", str)], "BOUNDARY")
+    out = subprocess.run(["sh", "-c", f"{dd}\n{script}"], capture_output=True, text=True, check=True).stdout
+    assert split_output(out, "BOUNDARY")["p"] == "a\nb\n"
