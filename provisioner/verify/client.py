@@ -21,6 +21,9 @@ from provisioner.verify.smtp import error_text
 SMTPS_PORT = 465
 SMTP_PORT = 25
 LOCAL_DELIVERY_WAIT = 15.0  # seconds to poll the mailbox for the token
+TURNED_AWAY = 421  # the greeting of a server over its connection limit for this client
+TURNED_AWAY_TRIES = 3
+TURNED_AWAY_PAUSE = 1.0
 LOCAL_DELIVERY_POLL = 0.25  # one grep over the open SSH connection; delivery takes about a second
 
 
@@ -101,6 +104,31 @@ def verify(target: VerifyTarget,
     if jobs:
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="verify") as pool:
             for fut in [pool.submit(j) for j in jobs]:
+                fut.result()
+
+    # Sessions turned away at the greeting (421: the server limits simultaneous connections per client,
+    # smtpd_client_connection_count_limit) go once more after the others, one at a time per port.
+    again = [p for p in ports if runs[p].greeting_code == TURNED_AWAY
+             or any(refused[p, name].greeting_code == TURNED_AWAY for name, _ in tries)]
+
+    def retry(port: int) -> None:
+        for attempt in range(TURNED_AWAY_TRIES):
+            if attempt:
+                time.sleep(TURNED_AWAY_PAUSE)  # the server counts a closed session out a moment later
+            if runs[port].greeting_code == TURNED_AWAY:
+                runs[port] = _session(target, port, scrub, token, do_local=(port == local_on))
+                work(port)
+            for name, cred in tries:
+                if refused[port, name].greeting_code == TURNED_AWAY:
+                    refused[port, name] = _session(target, port, scrub, token, do_local=False)
+                    refuse(port, name, cred)
+            if runs[port].greeting_code != TURNED_AWAY and all(
+                    refused[port, name].greeting_code != TURNED_AWAY for name, _ in tries):
+                return
+
+    if again:
+        with ThreadPoolExecutor(max_workers=len(again), thread_name_prefix="verify") as pool:
+            for fut in [pool.submit(retry, p) for p in again]:
                 fut.result()
 
     checks: list[CheckResult] = []

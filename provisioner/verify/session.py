@@ -54,6 +54,7 @@ class PortSession:
         self.results: list[CheckResult] = []
         self.local_queued = False
         self.last_auth_code = 0
+        self.greeting_code = 0
         self.smtp: SMTP | None = None
         self.ctx = tls_context()
         self.ehlo_name = "provisioner-verify.invalid"
@@ -125,6 +126,7 @@ class PortSession:
             self.smtp = None
             return False
         reply = Reply.from_smtplib(code, msg)
+        self.greeting_code = reply.code
         if record:
             self.add("connect", True, f"connected to {where}{tls}")
             return self.expect("greeting", reply, Expect(220, label="220 greeting"))

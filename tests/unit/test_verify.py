@@ -100,6 +100,7 @@ class FakeSMTP:
     offer_auth_before_tls: bool = False
     greet: bool = True
     greet_delay: float = 0.0  # like Postfix's smtpd_client_restrictions = sleep 5
+    max_sessions: int = 0  # like smtpd_client_connection_count_limit (0: no limit)
     mailbox: list[str] = field(default_factory=list)
     open_sessions: int = 0
     most_open: int = 0
@@ -145,6 +146,9 @@ class FakeSMTP:
 
     def _session(self, conn: socket.socket) -> None:
         tls = False
+        if self.max_sessions and self.open_sessions > self.max_sessions:
+            conn.sendall(f"421 4.7.0 {HOSTNAME} Error: too many connections from 127.0.0.1\r\n".encode())
+            return
         if self.role == "smtps":
             conn = self.ctx.wrap_socket(conn, server_side=True)
             tls = True
@@ -481,6 +485,17 @@ def test_refused_auths_run_on_their_own_sessions_beside_the_main_one(fake):
     assert srv.most_open == 3
     auths = [c for c in srv.commands if c.upper().startswith("AUTH")]
     assert len(auths) == 3
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_a_server_that_limits_connections_per_client_still_passes(fake, limit):
+    # smtpd_client_connection_count_limit: sessions over the limit get 421 and are tried again, one at a time.
+    srv, port = fake("smtp", greet_delay=0.2, max_sessions=limit)
+    rep = V.verify(target(port, local_delivery_to="info@example.test"), lambda tok: "".join(srv.mailbox))
+    assert rep.ok, rep.failed
+    assert [c.name for c in rep.checks][-3:] == ["auth wrong password", "auth outsider refused", "local delivery"]
+    assert sum(1 for c in srv.commands if c.upper().startswith("AUTH")) == 3
+    assert len(srv.mailbox) == 1
 
 
 def test_refusal_that_cannot_reach_auth_fails_verify(fake, monkeypatch):
