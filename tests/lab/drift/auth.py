@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
+    attributes_set_back, written_again,
     ALLOW, LISTFILE_FIRST, Mutation, OUTSIDE, PAM_SMTP,
     RELOAD, RESTART_SASLAUTHD, SASLAUTHD, SASL_CONF,
 )
@@ -12,24 +13,24 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "sasl_conf.delete", "smtpd.conf", "delete", f"rm {SASL_CONF}", "repair",
         "Written again whole; Postfix reloaded.",
-        plan=(("sasl", f"write {SASL_CONF}"), RELOAD), mentions=(("sasl", f"write {SASL_CONF}"),),
+        **written_again("sasl", SASL_CONF, RELOAD),
         touches=("smtpd.conf",)),
     Mutation(
         "sasl_conf.change_value", "smtpd.conf", "change a value",
         f"sed -i 's/^mech_list: PLAIN LOGIN$/mech_list: PLAIN LOGIN CRAM-MD5/' {SASL_CONF}", "repair",
         "Written again whole.",
-        plan=(("sasl", f"write {SASL_CONF}"), RELOAD), mentions=(("sasl", f"write {SASL_CONF}"),),
+        **written_again("sasl", SASL_CONF, RELOAD),
         touches=("smtpd.conf",)),
     Mutation(
         "sasl_conf.crlf", "smtpd.conf", "CRLF line endings", f"sed -i 's/$/\\r/' {SASL_CONF}", "repair",
         "Written again whole (Cyrus would read 'saslauthd\\r' as the method).",
-        plan=(("sasl", f"write {SASL_CONF}"), RELOAD), mentions=(("sasl", f"write {SASL_CONF}"),),
+        **written_again("sasl", SASL_CONF, RELOAD),
         touches=("smtpd.conf",)),
     Mutation(
         "sasl_conf.owner_mode", "smtpd.conf", "owner and mode",
         f"chown mailuser:mailuser {SASL_CONF} && chmod 666 {SASL_CONF}", "repair",
         "Owner and mode are set back to root:root 0644.",
-        mentions=(("sasl", f"owner root:root and mode 644 on {SASL_CONF}"),), touches=("smtpd.conf/#attributes",)),
+        mentions=(attributes_set_back("sasl", SASL_CONF),), touches=("smtpd.conf/#attributes",)),
     # ------------------------------------------------------------ saslauthd defaults
     Mutation(
         "saslauthd.delete", "saslauthd defaults", "delete", f"rm {SASLAUTHD}", "repair",
@@ -66,7 +67,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "saslauthd.owner_mode", "saslauthd defaults", "owner and mode",
         f"chown mailuser:mailuser {SASLAUTHD} && chmod 666 {SASLAUTHD}", "repair",
         "Owner and mode are set back to root:root 0644 (OPTIONS are passed to a root daemon).",
-        mentions=(("sasl", f"owner root:root and mode 644 on {SASLAUTHD}"),), touches=("saslauthd/#attributes",)),
+        mentions=(attributes_set_back("sasl", SASLAUTHD),), touches=("saslauthd/#attributes",)),
     # ------------------------------------------------------------ /etc/pam.d/smtp
     Mutation(
         "pam_smtp.delete", "pam.d/smtp", "delete", f"rm {PAM_SMTP}", "repair",
@@ -107,7 +108,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pam_smtp.owner_mode", "pam.d/smtp", "owner and mode",
         f"chown mailuser:mailuser {PAM_SMTP} && chmod 666 {PAM_SMTP}", "repair",
         "Owner and mode are set back to root:root 0644 (a writable PAM file lets anyone log in).",
-        mentions=(("pam", f"owner root:root and mode 644 on {PAM_SMTP}"),), touches=("pam_smtp/#attributes",)),
+        mentions=(attributes_set_back("pam", PAM_SMTP),), touches=("pam_smtp/#attributes",)),
     Mutation(
         "pam_smtp.symlink_inside", "pam.d/smtp", "replaced by a symlink inside /etc",
         f"mv {PAM_SMTP} {PAM_SMTP}.site && ln -s smtp.site {PAM_SMTP} && sed -i '/pam_listfile/d' {PAM_SMTP}.site",
@@ -127,24 +128,24 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "allow.delete", "allow file", "delete", f"rm {ALLOW}", "repair",
         "Written again; saslauthd restarted.",
-        plan=(("pam", f"write {ALLOW}"), RESTART_SASLAUTHD), mentions=(("pam", f"write {ALLOW}"),),
+        **written_again("pam", ALLOW, RESTART_SASLAUTHD),
         touches=("allow",)),
     Mutation(
         "allow.extra_group", "allow file", "change a value", f"echo users >> {ALLOW}", "repair",
         "Written again with the one group; saslauthd restarted.",
-        plan=(("pam", f"write {ALLOW}"), RESTART_SASLAUTHD), mentions=(("pam", f"write {ALLOW}"),),
+        **written_again("pam", ALLOW, RESTART_SASLAUTHD),
         touches=("allow",)),
     Mutation(
         "allow.crlf", "allow file", "CRLF line endings", f"sed -i 's/$/\\r/' {ALLOW}", "repair",
         "Written again (pam_listfile would look up the group 'mail_login\\r').",
-        plan=(("pam", f"write {ALLOW}"), RESTART_SASLAUTHD), mentions=(("pam", f"write {ALLOW}"),),
+        **written_again("pam", ALLOW, RESTART_SASLAUTHD),
         touches=("allow",)),
     Mutation(
         "allow.owner_mode", "allow file", "owner and mode",
         f"chown mailuser:mailuser {ALLOW} && chmod 666 {ALLOW}", "repair",
         "Owner and mode are set back; saslauthd restarted.",
         plan=(("pam", f"set owner root:root and mode 644 on {ALLOW}"), RESTART_SASLAUTHD),
-        mentions=(("pam", f"owner root:root and mode 644 on {ALLOW}"),), touches=("allow",)),
+        mentions=(attributes_set_back("pam", ALLOW),), touches=("allow",)),
     Mutation(
         "allow.symlink_inside", "allow file", "replaced by a symlink inside /etc",
         f"mv {ALLOW} {ALLOW}.site && ln -s mail_auth_group.allow.site {ALLOW}", "tolerate",

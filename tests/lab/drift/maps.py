@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
+    attributes_set_back,
     ALIASES, Mutation, REBUILD_ALIASES, REBUILD_VIRTUAL, VIRTUAL,
 )
 
@@ -60,7 +61,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "aliases.owner_mode", "aliases", "owner and mode",
         f"chown mailuser:mailuser {ALIASES} && chmod 666 {ALIASES}", "repair",
         "Owner and mode are set back to root:root 0644 (anyone could add a pipe alias).",
-        mentions=(("aliases", f"owner root:root and mode 644 on {ALIASES}"),), touches=("aliases/#attributes",)),
+        mentions=(attributes_set_back("aliases", ALIASES),), touches=("aliases/#attributes",)),
     # ------------------------------------------------------------ maps
     Mutation(
         "aliases_db.stale", "aliases.db", "stale .db",
@@ -134,7 +135,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         f"chown mailuser:mailuser {VIRTUAL} && chmod 666 {VIRTUAL}", "repair",
         "Owner and mode are set back.",
         plan=(("aliases", f"set owner root:root and mode 644 on {VIRTUAL}"),),
-        mentions=(("aliases", f"owner root:root and mode 644 on {VIRTUAL}"),), touches=("virtual",)),
+        mentions=(attributes_set_back("aliases", VIRTUAL),), touches=("virtual",)),
     Mutation(
         "virtual.symlink_inside", "virtual map", "replaced by a symlink inside /etc",
         f"mv {VIRTUAL} {VIRTUAL}.site && ln -s virtual_users.site {VIRTUAL} && touch -h {VIRTUAL}.db", "tolerate",

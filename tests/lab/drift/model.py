@@ -86,6 +86,17 @@ class Mutation:
         assert self.outcome != "refuse" or self.error, self.id
 
 
+def written_again(step: str, path: str, *then: tuple[str, str]) -> dict:
+    """A mutation's plan and mentions when ``step`` writes ``path`` again whole, then ``then`` (a handler)."""
+    write = (step, f"write {path}")
+    return {"plan": (write, *then), "mentions": (write,)}
+
+
+def attributes_set_back(step: str, path: str) -> tuple[str, str]:
+    """What any plan repairing ``path``'s owner and mode mentions."""
+    return (step, f"owner root:root and mode 644 on {path}")
+
+
 def conflict(a: Mutation, b: Mutation) -> bool:
     """Two mutations that cannot be applied together (same thing, or a whole and its part)."""
     for x in a.touches:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drift.model import (
+    attributes_set_back,
     DH, ENABLE_SUBMISSION, MAIN_CF, MASTER_CF, Mutation, OUTSIDE, RELOAD, RESTART,
 )
 
@@ -130,7 +131,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "main_cf.owner_mode", "main.cf", "owner and mode",
         f"chown mailuser:mailuser {MAIN_CF} && chmod 666 {MAIN_CF}", "repair",
         "Owner and mode are set back to root:root 0644 (a world-writable main.cf lets anyone reroute mail).",
-        mentions=(("main_cf", f"owner root:root and mode 644 on {MAIN_CF}"),),
+        mentions=(attributes_set_back("main_cf", MAIN_CF),),
         touches=("main.cf/#attributes",)),
     Mutation(
         "main_cf.symlink_inside", "main.cf", "replaced by a symlink inside /etc",
@@ -224,5 +225,5 @@ MUTATIONS: tuple[Mutation, ...] = (
         "master_cf.owner_mode", "master.cf", "owner and mode",
         f"chown mailuser:mailuser {MASTER_CF} && chmod 666 {MASTER_CF}", "repair",
         "Owner and mode are set back to root:root 0644.",
-        mentions=(("master_cf", f"owner root:root and mode 644 on {MASTER_CF}"),), touches=("master.cf/#attributes",)),
+        mentions=(attributes_set_back("master_cf", MASTER_CF),), touches=("master.cf/#attributes",)),
 )
